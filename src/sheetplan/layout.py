@@ -1,0 +1,716 @@
+"""Load and check layout files: the single source of truth of a workbook.
+
+A layout (YAML) declares every sheet, field, label, list, limit, rule and
+summary formula. Everything else — the template writer, the reader, the
+checks, the messages and the merge — reads them from the :class:`Layout`
+object built here. A layout that contradicts itself is refused at load with
+a message naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import LayoutError
+
+FIELD_TYPES = ("text", "code", "int", "money", "date", "month", "list", "phone", "formula")
+SEVERITIES = ("error", "warning", "info")
+DATE_WITHIN = ("year", "year_plus_january", "any")
+LANGS = ("zh", "en")
+
+# Excel's own limits that a layout must respect, or the template is broken.
+EXCEL_SHEET_NAME_MAX = 31
+EXCEL_LIST_ITEMS_MAX = 32767
+EXCEL_LIST_ITEM_CHARS_MAX = 255
+EXCEL_ROWS_MAX = 1_048_576
+EXCEL_BAD_SHEET_CHARS = set("[]:*?/\\")
+RESERVED_SHEET_KEYS = ("readme", "lists", "meta")
+
+# Rule kinds and which of their parameters name fields of the same sheet
+# (single names or lists of names). Cross-sheet references use "sheet.field".
+RULE_FIELD_PARAMS: dict[str, tuple[str, ...]] = {
+    "compare": ("field", "other"),
+    "required_if": ("field", "when"),
+    "same_month": ("field", "month_field"),
+    "cap_per_row": ("fields", "by"),
+    "cap_sum": ("fields", "group_by", "when"),
+    "repeat_within": ("fields", "date"),
+    "exactly_one": ("fields",),
+    "direction": ("field", "income", "expense"),
+    "unique": ("fields",),
+    "not_descending": ("field",),
+    "nonnegative_balance": ("field",),
+    "requires_value": ("field", "when", "other"),
+    "max_when": ("field", "when"),
+    "cap_count": ("group_by",),
+    "cap_distinct": ("group_by", "distinct"),
+    "unique_across": ("fields",),
+}
+RULE_REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
+    "compare": ("field", "op", "other"),
+    "required_if": ("field", "when"),
+    "same_month": ("field", "month_field"),
+    "cap_per_row": ("fields", "by", "caps"),
+    "cap_sum": ("fields", "group_by", "cap"),
+    "repeat_within": ("fields", "date", "days"),
+    "exactly_one": ("fields",),
+    "direction": ("field", "income_list", "expense_list", "income", "expense"),
+    "unique": ("fields",),
+    "not_descending": ("field",),
+    "nonnegative_balance": ("field",),
+    "requires_value": ("field", "when", "other", "value"),
+    "max_when": ("field", "when", "max"),
+    "cap_count": ("group_by", "cap"),
+    "cap_distinct": ("group_by", "distinct", "cap"),
+    "unique_across": ("fields",),
+}
+COMPARE_OPS = ("<=", "<", ">=", ">", "==")
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ListDef:
+    """A list of allowed values; a dependent list also maps parent → children."""
+
+    key: str
+    values: tuple[str, ...]
+    parent: str | None = None
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input (or formula) column of a table, or one line of a form."""
+
+    key: str
+    label: dict[str, str]
+    type: str
+    required: bool = False
+    list: str | None = None
+    default: str | None = None
+    depends_on: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = None
+    allow_negative: bool = False
+    within: str = "year"
+    pattern: str | None = None
+    pattern_hint: dict[str, str] | None = None
+    prefill: str | None = None
+    width: float | None = None
+    month_end_text: bool = False
+    strict: bool = True
+    formula: dict[str, Any] | None = None
+    aliases: tuple[str, ...] = ()
+
+    def text(self, lang: str) -> str:
+        """The field's label in ``lang``."""
+        return self.label[lang]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check over one or more fields; ``params`` holds the kind's parameters."""
+
+    kind: str
+    code: str
+    severity: str
+    sheet: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SummaryColumn:
+    """One column of a breakdown table in a summary block."""
+
+    label: dict[str, str]
+    formula: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """A summary line (``formula``) or a breakdown table (``rows`` + ``columns``)."""
+
+    key: str
+    label: dict[str, str]
+    formula: str | None = None
+    format: str | None = None
+    rows: dict[str, Any] | None = None
+    columns: tuple[SummaryColumn, ...] = ()
+    total: bool = False
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A sheet of the workbook: a key/value ``form`` or a ``table`` of rows."""
+
+    key: str
+    kind: str
+    name: dict[str, str]
+    help: dict[str, str]
+    fields: tuple[Field, ...]
+    rules: tuple[Rule, ...] = ()
+    merge_rules: tuple[Rule, ...] = ()
+    summary: tuple[SummaryItem, ...] = ()
+    rows: int = 0
+
+    def field(self, key: str) -> Field:
+        """The field named ``key``; KeyError if there is none."""
+        for f in self.fields:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+    @property
+    def input_fields(self) -> tuple[Field, ...]:
+        """Fields a person types into (every field but formulas)."""
+        return tuple(f for f in self.fields if f.type != "formula")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A whole checked layout."""
+
+    id: str
+    version: int
+    title: dict[str, str]
+    lists: dict[str, ListDef]
+    sheets: tuple[Sheet, ...]
+    cross_checks: tuple[Rule, ...]
+    source: str
+
+    def sheet(self, key: str) -> Sheet:
+        """The sheet named ``key``; KeyError if there is none."""
+        for s in self.sheets:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    @property
+    def tables(self) -> tuple[Sheet, ...]:
+        """The table sheets, in workbook order."""
+        return tuple(s for s in self.sheets if s.kind == "table")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def builtin_dir() -> Path:
+    """Folder of the built-in layouts (inside the package, or the repo's ``layouts/``)."""
+    packaged = resources.files("sheetplan") / "layouts"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "layouts"
+
+
+def builtin_layouts() -> list[str]:
+    """Names of the built-in layouts."""
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def builtin_source(name: str) -> str:
+    """The YAML text of a built-in layout (what `layout export` prints)."""
+    path = builtin_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise LayoutError(
+            f"没有名为“{name}”的内置版式；可用的有：{', '.join(builtin_layouts())}",
+            f"There is no built-in layout named '{name}'; available: {', '.join(builtin_layouts())}",
+        )
+    return path.read_text(encoding="utf-8")
+
+
+_CACHE: dict[str, Layout] = {}
+
+
+def load_layout(name_or_path: str | Path = "school") -> Layout:
+    """Load a layout by built-in name or file path, checking it completely."""
+    key = str(name_or_path)
+    if key in _CACHE:
+        return _CACHE[key]
+    path = Path(key)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise LayoutError(f"找不到版式文件：{key}", f"Layout file not found: {key}")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LayoutError(
+                f"版式文件 {key} 无法读取（须为 UTF-8 文本）：{exc}",
+                f"Layout file {key} cannot be read (must be UTF-8 text): {exc}",
+            ) from exc
+        source = path.name
+    else:
+        text = builtin_source(key)
+        source = f"{key}.yaml"
+    layout = parse_layout(text, source)
+    _CACHE[key] = layout
+    return layout
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate keys instead of keeping the last."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        k = loader.construct_object(key_node, deep=deep)
+        if k in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{k}'", key_node.start_mark
+            )
+        seen.add(k)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_layout(text: str, source: str = "<layout>") -> Layout:
+    """Parse and check layout YAML; raise :class:`LayoutError` naming file and key path."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise LayoutError(
+            f"版式文件 {source} 不是有效的 YAML：{exc}",
+            f"Layout file {source} is not valid YAML: {exc}",
+        ) from exc
+    return _Checker(source).layout(data)
+
+
+class _Checker:
+    """Builds the layout objects, collecting the key path for messages."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, zh: str, en: str) -> LayoutError:
+        return LayoutError(
+            f"版式文件 {self.source} 的 {path}：{zh}", f"Layout file {self.source}, {path}: {en}"
+        )
+
+    # -- primitives
+    def mapping(self, value: Any, path: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, "应为键值表", "must be a mapping")
+        return value
+
+    def seq(self, value: Any, path: str) -> list:
+        if not isinstance(value, list):
+            raise self.fail(path, "应为列表", "must be a list")
+        return value
+
+    def text(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, "应为非空文字", "must be non-empty text")
+        return value
+
+    def key(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not _KEY.match(value):
+            raise self.fail(
+                path,
+                f"键名“{value}”须为小写英文字母开头的 snake_case",
+                f"key '{value}' must be snake_case starting with a letter",
+            )
+        return value
+
+    def i18n(self, value: Any, path: str) -> dict[str, str]:
+        m = self.mapping(value, path)
+        for lang in LANGS:
+            if lang not in m:
+                raise self.fail(f"{path}.{lang}", "缺少此语言的文字", "text for this language is missing")
+            self.text(m[lang], f"{path}.{lang}")
+        extra = set(m) - set(LANGS)
+        if extra:
+            raise self.fail(path, f"未知语言 {sorted(extra)}", f"unknown languages {sorted(extra)}")
+        return {lang: m[lang] for lang in LANGS}
+
+    def number(self, value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(path, "应为数字", "must be a number")
+        return value
+
+    def only(self, m: dict, allowed: set[str], path: str) -> None:
+        extra = set(m) - allowed
+        if extra:
+            raise self.fail(path, f"未知的键 {sorted(extra)}", f"unknown keys {sorted(extra)}")
+
+    # -- whole layout
+    def layout(self, data: Any) -> Layout:
+        root = self.mapping(data, "(根)")
+        self.only(root, {"id", "version", "title", "lists", "sheets", "cross_checks"}, "(根)")
+        layout_id = self.key(root.get("id"), "id")
+        version = root.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise self.fail("version", "应为正整数", "must be a positive integer")
+        title = self.i18n(root.get("title"), "title")
+        lists = self.lists(self.mapping(root.get("lists"), "lists"))
+        sheets_raw = self.seq(root.get("sheets"), "sheets")
+        sheets: list[Sheet] = []
+        seen_keys: set[str] = set()
+        seen_names: dict[str, set[str]] = {lang: set() for lang in LANGS}
+        for i, s in enumerate(sheets_raw):
+            sheet = self.sheet(s, f"sheets[{i}]", lists)
+            if sheet.key in seen_keys or sheet.key in RESERVED_SHEET_KEYS:
+                raise self.fail(f"sheets[{i}].key", f"工作表键“{sheet.key}”重复或保留", f"sheet key '{sheet.key}' is duplicated or reserved")
+            seen_keys.add(sheet.key)
+            for lang in LANGS:
+                n = sheet.name[lang]
+                if n in seen_names[lang]:
+                    raise self.fail(f"sheets[{i}].name.{lang}", f"工作表名“{n}”重复", f"sheet name '{n}' is duplicated")
+                seen_names[lang].add(n)
+            sheets.append(sheet)
+        if "info" not in seen_keys:
+            raise self.fail("sheets", "须有键为 info 的基本信息表", "a form sheet with key 'info' is required")
+        info = next(s for s in sheets if s.key == "info")
+        if info.kind != "form":
+            raise self.fail("sheets", "info 表须为 form", "sheet 'info' must be a form")
+        for required in ("org_name", "org_code", "year"):
+            if required not in {f.key for f in info.fields}:
+                raise self.fail("sheets.info.fields", f"缺少字段 {required}", f"field '{required}' is missing")
+        by_key = {s.key: s for s in sheets}
+        for i, s in enumerate(sheets):
+            self.check_cross_refs(s, by_key, f"sheets[{i}]")
+        cross = tuple(
+            self.cross_check(c, f"cross_checks[{j}]", by_key)
+            for j, c in enumerate(self.seq(root.get("cross_checks", []), "cross_checks"))
+        )
+        return Layout(layout_id, version, title, lists, tuple(sheets), cross, self.source)
+
+    def lists(self, raw: dict) -> dict[str, ListDef]:
+        plain: dict[str, tuple[str, ...]] = {}
+        deferred: dict[str, Any] = {}
+        for name, value in raw.items():
+            path = f"lists.{name}"
+            self.key(name, path)
+            if isinstance(value, list):
+                plain[name] = self.values(value, path)
+            else:
+                deferred[name] = self.mapping(value, path)
+        out = {k: ListDef(k, v) for k, v in plain.items()}
+        # Joins first (they may be a dependent list's parent), then dependent lists.
+        for name, spec in deferred.items():
+            if "join" in spec:
+                path = f"lists.{name}.join"
+                self.only(spec, {"join"}, f"lists.{name}")
+                vals: list[str] = []
+                for part in self.seq(spec["join"], path):
+                    if part not in plain:
+                        raise self.fail(path, f"未知列表“{part}”", f"unknown list '{part}'")
+                    vals.extend(plain[part])
+                out[name] = ListDef(name, self.values(vals, path))
+        for name, spec in deferred.items():
+            if "join" in spec:
+                continue
+            path = f"lists.{name}"
+            self.only(spec, {"parent", "children"}, path)
+            parent = spec.get("parent")
+            if parent not in out:
+                raise self.fail(f"{path}.parent", f"未知列表“{parent}”", f"unknown list '{parent}'")
+            children_raw = self.mapping(spec.get("children"), f"{path}.children")
+            if not children_raw:
+                raise self.fail(f"{path}.children", "列表为空", "the list is empty")
+            children: dict[str, tuple[str, ...]] = {}
+            for p, kids in children_raw.items():
+                if p not in out[parent].values:
+                    raise self.fail(f"{path}.children.{p}", f"“{p}”不在上级列表 {parent} 中", f"'{p}' is not in the parent list {parent}")
+                children[p] = self.values(self.seq(kids, f"{path}.children.{p}"), f"{path}.children.{p}")
+            flat: list[str] = []
+            for kids in children.values():
+                flat.extend(k for k in kids if k not in flat)
+            out[name] = ListDef(name, tuple(flat), parent, children)
+        return out
+
+    def values(self, raw: list, path: str) -> tuple[str, ...]:
+        if not raw:
+            raise self.fail(path, "列表为空", "the list is empty")
+        if len(raw) > EXCEL_LIST_ITEMS_MAX:
+            raise self.fail(path, f"列表有 {len(raw)} 项，超过 Excel 下拉列表上限 {EXCEL_LIST_ITEMS_MAX}", f"{len(raw)} items exceed Excel's dropdown limit of {EXCEL_LIST_ITEMS_MAX}")
+        out: list[str] = []
+        for i, v in enumerate(raw):
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise self.fail(f"{path}[{i}]", "列表项应为文字", "list items must be text")
+            s = str(v).strip()
+            if not s:
+                raise self.fail(f"{path}[{i}]", "列表项为空", "empty list item")
+            if len(s) > EXCEL_LIST_ITEM_CHARS_MAX:
+                raise self.fail(f"{path}[{i}]", f"列表项超过 {EXCEL_LIST_ITEM_CHARS_MAX} 个字符", f"list item longer than {EXCEL_LIST_ITEM_CHARS_MAX} characters")
+            if s in out:
+                raise self.fail(f"{path}[{i}]", f"列表项“{s}”重复", f"list item '{s}' is duplicated")
+            out.append(s)
+        return tuple(out)
+
+    def sheet(self, raw: Any, path: str, lists: dict[str, ListDef]) -> Sheet:
+        m = self.mapping(raw, path)
+        self.only(m, {"key", "kind", "name", "help", "rows", "fields", "rules", "merge_rules", "summary"}, path)
+        key = self.key(m.get("key"), f"{path}.key")
+        kind = m.get("kind")
+        if kind not in ("form", "table"):
+            raise self.fail(f"{path}.kind", "应为 form 或 table", "must be 'form' or 'table'")
+        name = self.i18n(m.get("name"), f"{path}.name")
+        for lang, n in name.items():
+            if len(n) > EXCEL_SHEET_NAME_MAX or set(n) & EXCEL_BAD_SHEET_CHARS or n.startswith("'"):
+                raise self.fail(f"{path}.name.{lang}", "不是 Excel 允许的工作表名（≤31 字，不含 []:*?/\\）", "is not a valid Excel sheet name (≤31 chars, none of []:*?/\\)")
+        help_text = self.i18n(m.get("help"), f"{path}.help")
+        rows = 0
+        if kind == "table":
+            rows = m.get("rows")
+            if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= EXCEL_ROWS_MAX - 100:
+                raise self.fail(f"{path}.rows", "应为 1 到 1,048,000 之间的整数", "must be a whole number from 1 to 1,048,000")
+        fields: list[Field] = []
+        for i, f in enumerate(self.seq(m.get("fields"), f"{path}.fields")):
+            fields.append(self.field(f, f"{path}.fields[{i}]", lists))
+        if not fields:
+            raise self.fail(f"{path}.fields", "至少要有一个字段", "needs at least one field")
+        keys = [f.key for f in fields]
+        for k in keys:
+            if keys.count(k) > 1:
+                raise self.fail(f"{path}.fields", f"字段键“{k}”重复", f"field key '{k}' is duplicated")
+        for lang in LANGS:
+            labels = [f.label[lang] for f in fields]
+            for lab in labels:
+                if labels.count(lab) > 1:
+                    raise self.fail(f"{path}.fields", f"表头“{lab}”重复", f"label '{lab}' is duplicated")
+        by_key = {f.key: f for f in fields}
+        for i, f in enumerate(fields):
+            if f.depends_on is not None:
+                parent = by_key.get(f.depends_on)
+                if parent is None or parent.type != "list" or lists[f.list].parent != parent.list:  # type: ignore[index]
+                    raise self.fail(f"{path}.fields[{i}].depends_on", f"“{f.depends_on}”不是本表中作为上级列表的字段", f"'{f.depends_on}' is not a field of this sheet holding the parent list")
+            if f.type == "formula" and kind != "table":
+                raise self.fail(f"{path}.fields[{i}].type", "公式字段只能用于表格", "formula fields are only for tables")
+        rules = tuple(self.rule(r, f"{path}.rules[{j}]", key, by_key, lists) for j, r in enumerate(self.seq(m.get("rules", []), f"{path}.rules")))
+        merge_rules = tuple(self.rule(r, f"{path}.merge_rules[{j}]", key, by_key, lists) for j, r in enumerate(self.seq(m.get("merge_rules", []), f"{path}.merge_rules")))
+        summary = tuple(self.summary(s, f"{path}.summary[{j}]", lists) for j, s in enumerate(self.seq(m.get("summary", []), f"{path}.summary")))
+        if kind == "form" and summary:
+            raise self.fail(f"{path}.summary", "表单不能有汇总块", "a form has no summary block")
+        return Sheet(key, kind, name, help_text, tuple(fields), rules, merge_rules, summary, rows)
+
+    def field(self, raw: Any, path: str, lists: dict[str, ListDef]) -> Field:
+        m = self.mapping(raw, path)
+        allowed = {"key", "label", "type", "required", "list", "default", "depends_on", "min", "max", "max_length",
+                   "allow_negative", "within", "pattern", "pattern_hint", "prefill", "width", "month_end_text",
+                   "strict", "formula", "aliases"}
+        self.only(m, allowed, path)
+        key = self.key(m.get("key"), f"{path}.key")
+        label = self.i18n(m.get("label"), f"{path}.label")
+        ftype = m.get("type")
+        if ftype not in FIELD_TYPES:
+            raise self.fail(f"{path}.type", f"未知类型“{ftype}”，可用：{', '.join(FIELD_TYPES)}", f"unknown type '{ftype}'; known: {', '.join(FIELD_TYPES)}")
+        kw: dict[str, Any] = {"key": key, "label": label, "type": ftype}
+        for b in ("required", "allow_negative", "month_end_text", "strict"):
+            if b in m:
+                if not isinstance(m[b], bool):
+                    raise self.fail(f"{path}.{b}", "应为 true 或 false", "must be true or false")
+                kw[b] = m[b]
+        for n in ("min", "max", "width"):
+            if n in m:
+                kw[n] = self.number(m[n], f"{path}.{n}")
+        if "min" in kw and "max" in kw and kw["min"] > kw["max"]:
+            raise self.fail(path, "min 大于 max", "min is greater than max")
+        if "max_length" in m:
+            ml = m["max_length"]
+            if isinstance(ml, bool) or not isinstance(ml, int) or not 1 <= ml <= 32767:
+                raise self.fail(f"{path}.max_length", "应为 1–32767 的整数", "must be a whole number 1–32767")
+            kw["max_length"] = ml
+        if ftype == "list":
+            lst = m.get("list")
+            if lst not in lists:
+                raise self.fail(f"{path}.list", f"未知列表“{lst}”", f"unknown list '{lst}'")
+            kw["list"] = lst
+            if "default" in m:
+                if m["default"] not in lists[lst].values:
+                    raise self.fail(f"{path}.default", f"默认值“{m['default']}”不在列表 {lst} 中", f"default '{m['default']}' is not in list {lst}")
+                kw["default"] = m["default"]
+            if lists[lst].parent is not None and "depends_on" not in m:
+                raise self.fail(f"{path}.depends_on", "从属列表须指明 depends_on", "a dependent list needs depends_on")
+            if "depends_on" in m:
+                kw["depends_on"] = self.key(m["depends_on"], f"{path}.depends_on")
+        else:
+            for n in ("list", "default", "depends_on"):
+                if n in m:
+                    raise self.fail(f"{path}.{n}", "只用于 list 类型", "only for type 'list'")
+        if "within" in m:
+            if ftype != "date" or m["within"] not in DATE_WITHIN:
+                raise self.fail(f"{path}.within", f"只用于 date，取值 {', '.join(DATE_WITHIN)}", f"only for dates, one of {', '.join(DATE_WITHIN)}")
+            kw["within"] = m["within"]
+        if "pattern" in m:
+            try:
+                re.compile(m["pattern"])
+            except (re.error, TypeError) as exc:
+                raise self.fail(f"{path}.pattern", f"正则表达式无效：{exc}", f"invalid regular expression: {exc}") from exc
+            kw["pattern"] = m["pattern"]
+            kw["pattern_hint"] = self.i18n(m.get("pattern_hint"), f"{path}.pattern_hint")
+        if "prefill" in m:
+            if m["prefill"] not in ("org_name", "org_code", "year"):
+                raise self.fail(f"{path}.prefill", "只能是 org_name、org_code 或 year", "must be org_name, org_code or year")
+            kw["prefill"] = m["prefill"]
+        if "aliases" in m:
+            kw["aliases"] = tuple(self.text(a, f"{path}.aliases") for a in self.seq(m["aliases"], f"{path}.aliases"))
+        if ftype == "formula":
+            fm = self.mapping(m.get("formula"), f"{path}.formula")
+            if set(fm) != {"running_balance"}:
+                raise self.fail(f"{path}.formula", "目前只支持 running_balance", "only running_balance is supported")
+            rb = self.mapping(fm["running_balance"], f"{path}.formula.running_balance")
+            self.only(rb, {"opening", "plus", "minus"}, f"{path}.formula.running_balance")
+            for n in ("opening", "plus", "minus"):
+                self.text(rb.get(n), f"{path}.formula.running_balance.{n}")
+            kw["formula"] = fm
+        elif "formula" in m:
+            raise self.fail(f"{path}.formula", "只用于 formula 类型", "only for type 'formula'")
+        return Field(**kw)
+
+    def rule(self, raw: Any, path: str, sheet_key: str, fields: dict[str, Field], lists: dict[str, ListDef]) -> Rule:
+        m = dict(self.mapping(raw, path))
+        kind = m.pop("kind", None)
+        if kind not in RULE_FIELD_PARAMS:
+            raise self.fail(f"{path}.kind", f"未知规则“{kind}”", f"unknown rule kind '{kind}'")
+        code = m.pop("code", kind)
+        self.key(code, f"{path}.code")
+        severity = m.pop("severity", "error")
+        if severity not in SEVERITIES:
+            raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
+        for p in RULE_REQUIRED_PARAMS[kind]:
+            if p not in m:
+                raise self.fail(f"{path}.{p}", "缺少此参数", "this parameter is missing")
+        for p in RULE_FIELD_PARAMS[kind]:
+            if p not in m:
+                continue
+            value = m[p]
+            names = list(value) if isinstance(value, (list, dict)) else [value]
+            for n in names:
+                self.field_ref(n, f"{path}.{p}", fields)
+        if kind == "compare" and m["op"] not in COMPARE_OPS:
+            raise self.fail(f"{path}.op", f"应为 {' '.join(COMPARE_OPS)}", f"must be one of {' '.join(COMPARE_OPS)}")
+        for lk in ("income_list", "expense_list"):
+            if lk in m and m[lk] not in lists:
+                raise self.fail(f"{path}.{lk}", f"未知列表“{m[lk]}”", f"unknown list '{m[lk]}'")
+        for cond_key in ("when",):
+            for fk, val in (m.get(cond_key) or {}).items():
+                self.value_in_field_list(fields[fk], val, f"{path}.{cond_key}.{fk}", lists)
+        if kind in ("cap_per_row", "cap_count") and "caps" in m:
+            target = fields[m["by"]] if kind == "cap_per_row" else fields[m["group_by"][0]]
+            for val, cap in self.mapping(m["caps"], f"{path}.caps").items():
+                self.value_in_field_list(target, val, f"{path}.caps.{val}", lists)
+                self.number(cap, f"{path}.caps.{val}")
+        if kind == "requires_value":
+            self.value_in_field_list(fields[m["other"]], m["value"], f"{path}.value", lists)
+        return Rule(kind, code, severity, sheet_key, m)
+
+    def field_ref(self, name: Any, path: str, fields: dict[str, Field]) -> None:
+        if not isinstance(name, str):
+            raise self.fail(path, "应为字段键", "must be a field key")
+        if "." in name:  # another sheet's field, checked once all sheets are known
+            return
+        if name not in fields:
+            raise self.fail(path, f"本表没有字段“{name}”", f"this sheet has no field '{name}'")
+
+    def value_in_field_list(self, fld: Field, value: Any, path: str, lists: dict[str, ListDef]) -> None:
+        if fld.type == "list" and value not in lists[fld.list].values:  # type: ignore[index]
+            raise self.fail(path, f"“{value}”不在字段 {fld.key} 的列表中", f"'{value}' is not in the list of field {fld.key}")
+
+    def check_cross_refs(self, sheet: Sheet, sheets: dict[str, Sheet], path: str) -> None:
+        def ref(name: str, p: str) -> None:
+            if "." not in name:
+                return
+            s, f = name.split(".", 1)
+            if s not in sheets or f not in {x.key for x in sheets[s].fields}:
+                raise self.fail(p, f"“{name}”不是已知的 表.字段", f"'{name}' is not a known sheet.field")
+            if sheets[s].kind != "form":
+                raise self.fail(p, f"跨表引用只能指向表单字段：“{name}”", f"a reference to another sheet must name a form field: '{name}'")
+
+        for r in sheet.rules + sheet.merge_rules:
+            for p in RULE_FIELD_PARAMS[r.kind]:
+                v = r.params.get(p)
+                for n in v if isinstance(v, (list, dict)) else ([v] if v else []):
+                    ref(n, f"{path}.rules.{r.kind}.{p}")
+        for f in sheet.fields:
+            if f.formula:
+                rb = f.formula["running_balance"]
+                ref(rb["opening"], f"{path}.fields.{f.key}.formula")
+                for n in (rb["plus"], rb["minus"]):
+                    if n not in {x.key for x in sheet.fields}:
+                        raise self.fail(f"{path}.fields.{f.key}.formula", f"本表没有字段“{n}”", f"this sheet has no field '{n}'")
+        items = {s.key for s in sheet.summary}
+        field_keys = {x.key for x in sheet.fields}
+        for s in sheet.summary:
+            formulas = [s.formula] if s.formula else [c.formula for c in s.columns]
+            for fm in formulas:
+                for ph in _PLACEHOLDER.findall(fm or ""):
+                    p = f"{path}.summary.{s.key}"
+                    if ph.startswith("@"):
+                        if ph[1:] not in items:
+                            raise self.fail(p, f"未知汇总项“{ph}”", f"unknown summary item '{ph}'")
+                    elif ph in ("item", "parent"):
+                        if s.rows is None or (ph == "parent" and "pairs" not in s.rows):
+                            raise self.fail(p, f"“{{{ph}}}”只用于分项表", f"'{{{ph}}}' is only for breakdown tables")
+                    elif "." in ph:
+                        ref(ph, p)
+                    elif ph not in field_keys:
+                        raise self.fail(p, f"本表没有字段“{ph}”", f"this sheet has no field '{ph}'")
+
+    def summary(self, raw: Any, path: str, lists: dict[str, ListDef]) -> SummaryItem:
+        m = self.mapping(raw, path)
+        self.only(m, {"key", "label", "formula", "format", "rows", "columns", "total"}, path)
+        key = self.key(m.get("key"), f"{path}.key")
+        label = self.i18n(m.get("label"), f"{path}.label")
+        fmt = m.get("format")
+        if fmt not in (None, "money", "percent", "int"):
+            raise self.fail(f"{path}.format", "应为 money、percent 或 int", "must be money, percent or int")
+        if "formula" in m:
+            if "rows" in m or "columns" in m:
+                raise self.fail(path, "formula 与 rows/columns 只能取其一", "use either formula or rows/columns")
+            return SummaryItem(key, label, formula=self.text(m["formula"], f"{path}.formula"), format=fmt)
+        rows = self.mapping(m.get("rows"), f"{path}.rows")
+        if len(rows) == 0 or not set(rows) <= {"list", "values", "pairs", "format"}:
+            raise self.fail(f"{path}.rows", "应为 list、values 或 pairs 之一", "must be one of list, values or pairs")
+        for lk in ("list", "pairs"):
+            if lk in rows and rows[lk] not in lists:
+                raise self.fail(f"{path}.rows.{lk}", f"未知列表“{rows[lk]}”", f"unknown list '{rows[lk]}'")
+        if "pairs" in rows and lists[rows["pairs"]].parent is None:
+            raise self.fail(f"{path}.rows.pairs", "pairs 须为从属列表", "pairs must name a dependent list")
+        if "values" in rows:
+            for i, v in enumerate(self.seq(rows["values"], f"{path}.rows.values")):
+                self.number(v, f"{path}.rows.values[{i}]")
+        cols = []
+        for i, c in enumerate(self.seq(m.get("columns"), f"{path}.columns")):
+            cm = self.mapping(c, f"{path}.columns[{i}]")
+            self.only(cm, {"label", "formula", "format"}, f"{path}.columns[{i}]")
+            cols.append(SummaryColumn(self.i18n(cm.get("label"), f"{path}.columns[{i}].label"), self.text(cm.get("formula"), f"{path}.columns[{i}].formula"), cm.get("format")))
+        if not cols:
+            raise self.fail(f"{path}.columns", "至少要有一列", "needs at least one column")
+        return SummaryItem(key, label, format=fmt, rows=rows, columns=tuple(cols), total=bool(m.get("total", False)))
+
+    def cross_check(self, raw: Any, path: str, sheets: dict[str, Sheet]) -> Rule:
+        m = dict(self.mapping(raw, path))
+        kind = m.pop("kind", None)
+        if kind != "cross_sum":
+            raise self.fail(f"{path}.kind", "目前只支持 cross_sum", "only cross_sum is supported")
+        code = self.key(m.pop("code", kind), f"{path}.code")
+        severity = m.pop("severity", "warning")
+        if severity not in SEVERITIES:
+            raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
+        if m.get("compare") not in ("equal", "left_not_greater"):
+            raise self.fail(f"{path}.compare", "应为 equal 或 left_not_greater", "must be equal or left_not_greater")
+        for side in ("left", "right"):
+            sm = self.mapping(m.get(side), f"{path}.{side}")
+            sk = sm.get("sheet")
+            if sk not in sheets or sheets[sk].kind != "table":
+                raise self.fail(f"{path}.{side}.sheet", f"未知表格“{sk}”", f"unknown table '{sk}'")
+            fkeys = {f.key for f in sheets[sk].fields}
+            if sm.get("sum") not in fkeys:
+                raise self.fail(f"{path}.{side}.sum", f"表 {sk} 没有字段“{sm.get('sum')}”", f"table {sk} has no field '{sm.get('sum')}'")
+            for i, cond in enumerate(self.seq(sm.get("any_of", []), f"{path}.{side}.any_of")):
+                cm = self.mapping(cond, f"{path}.{side}.any_of[{i}]")
+                if cm.get("field") not in fkeys or not ({"in", "contains"} & set(cm)):
+                    raise self.fail(f"{path}.{side}.any_of[{i}]", "须有本表字段 field 及 in 或 contains", "needs a field of the table and 'in' or 'contains'")
+        return Rule(kind, code, severity, "", m)
