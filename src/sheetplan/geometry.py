@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from .layout import Sheet
 
+META_SHEET = "_sheetplan"  # very hidden sheet holding the identity
+LISTS_SHEET = {"zh": "代码表", "en": "Lists"}  # hidden sheet of dropdown lists
+README_SHEET = {"zh": "填写说明", "en": "How to fill in"}
+PROPERTY_PREFIX = "sheetplan."  # custom document properties holding the identity
 TITLE_ROW = 0  # 0-based row of the sheet title
 HEADER_ROW = 1  # 0-based row of the header labels
 FIRST_DATA_ROW = 2  # 0-based row of the first input row

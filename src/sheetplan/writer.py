@@ -27,6 +27,10 @@ from .geometry import (
     FORM_LABEL_COL,
     FORM_VALUE_COL,
     HEADER_ROW,
+    LISTS_SHEET,
+    META_SHEET,
+    PROPERTY_PREFIX,
+    README_SHEET,
     TITLE_ROW,
     a1,
     col_letter,
@@ -38,10 +42,6 @@ from .geometry import (
 )
 from .layout import Field, Layout, Sheet, SummaryItem
 
-META_SHEET = "_sheetplan"
-LISTS_SHEET = {"zh": "代码表", "en": "Lists"}
-README_SHEET = {"zh": "填写说明", "en": "How to fill in"}
-PROPERTY_PREFIX = "sheetplan."
 NUMBER_FORMATS = {
     "text": "@", "code": "@", "phone": "@", "list": "@",
     "int": "0", "month": "0", "money": "#,##0.00", "date": "yyyy-mm-dd", "formula": "#,##0.00",

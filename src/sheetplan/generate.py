@@ -1,0 +1,129 @@
+"""`sheetplan new`: one template, or one pre-filled template per roster school."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .files import inside, safe_part, write_atomic
+from .layout import Layout
+from .roster import RosterEntry, read_roster
+from .writer import Org, write_template
+
+
+def check_org(layout: Layout, org: Org) -> None:
+    """Refuse an organisation the layout's 基本信息 rules would reject."""
+    info = layout.sheet("info")
+    code_f, year_f, name_f = info.field("org_code"), info.field("year"), info.field("org_name")
+    if not org.name.strip():
+        raise UsageError("单位名称不能为空（--org-name）。", "The organisation name must not be empty (--org-name).")
+    if name_f.max_length and len(org.name) > name_f.max_length:
+        raise UsageError(f"单位名称超过 {name_f.max_length} 字。", f"The organisation name is longer than {name_f.max_length} characters.")
+    if re.search(r"[\x00-\x1f\x7f]", org.name):
+        raise UsageError("单位名称含有不可见的控制字符。", "The organisation name contains control characters.")
+    if code_f.pattern and not re.match(code_f.pattern, org.code):
+        hint = code_f.pattern_hint or {"zh": code_f.pattern, "en": code_f.pattern}
+        raise UsageError(f"单位代码“{org.code}”无效，应为{hint['zh']}。", f"The organisation code '{org.code}' is invalid: expected {hint['en']}.")
+    lo, hi = int(year_f.min or 2000), int(year_f.max or 2100)
+    if not lo <= org.year <= hi:
+        raise UsageError(f"年度 {org.year} 不在 {lo}–{hi} 之间。", f"The year {org.year} is not between {lo} and {hi}.")
+
+
+def new_workbook(layout: Layout, org: Org, path: str | Path, lang: str = "zh", force: bool = False) -> Path:
+    """Write one template to ``path`` (refusing to overwrite unless ``force``)."""
+    check_org(layout, org)
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise UsageError(f"输出文件须以 .xlsx 结尾：{target}", f"The output file must end in .xlsx: {target}")
+    if target.exists() and not force:
+        raise UsageError(f"{target} 已存在；如要覆盖，请加 --force。", f"{target} exists; add --force to overwrite it.")
+    write_atomic(target, lambda fh: write_template(layout, org, fh, lang))
+    return target
+
+
+def roster_file_name(entry: RosterEntry, year: int) -> str:
+    """``<单位代码>_<单位名称>_<年度>.xlsx``, safe on every file system."""
+    return f"{safe_part(entry.code)}_{safe_part(entry.name)}_{year}.xlsx"
+
+
+@dataclass(frozen=True)
+class RosterResult:
+    """What a roster run wrote."""
+
+    folder: Path
+    files: list[Path]
+    seconds: float
+    jobs: int
+
+
+_WORKER_LAYOUT: Layout | None = None
+
+
+def _init_worker(layout: Layout) -> None:
+    global _WORKER_LAYOUT
+    _WORKER_LAYOUT = layout
+
+
+def _write_one(args: tuple[str, str, int, str, str]) -> str:
+    code, name, year, lang, target = args
+    assert _WORKER_LAYOUT is not None
+    org = Org(name, code, year)
+    write_atomic(Path(target), lambda fh: write_template(_WORKER_LAYOUT, org, fh, lang))  # type: ignore[arg-type]
+    return target
+
+
+def new_from_roster(
+    layout: Layout,
+    roster: str | Path,
+    year: int,
+    folder: str | Path,
+    lang: str = "zh",
+    force: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RosterResult:
+    """Write one pre-filled template per roster school into ``folder``.
+
+    The roster is checked completely first, and every target name is known
+    before anything is written: a bad roster or an existing file (without
+    ``force``) writes nothing.
+    """
+    start = time.perf_counter()
+    entries = read_roster(roster, layout)
+    for e in entries:
+        check_org(layout, Org(e.name, e.code, year))
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} 不是文件夹。", f"{out} is not a folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [inside(out, roster_file_name(e, year)) for e in entries]
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        names = "、".join(t.name for t in existing[:5]) + (" …" if len(existing) > 5 else "")
+        raise UsageError(
+            f"{len(existing)} 个文件已存在（{names}）；如要覆盖，请加 --force。未写入任何文件。",
+            f"{len(existing)} files exist ({names}); add --force to overwrite. Nothing was written.",
+        )
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    tasks = [(e.code, e.name, year, lang, str(t)) for e, t in zip(entries, targets, strict=True)]
+    done = 0
+    if jobs == 1:
+        _init_worker(layout)
+        for task in tasks:
+            _write_one(task)
+            done += 1
+            if progress:
+                progress(done, len(tasks))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(layout,)) as pool:
+            for _ in pool.map(_write_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))):
+                done += 1
+                if progress:
+                    progress(done, len(tasks))
+    return RosterResult(out, targets, time.perf_counter() - start, jobs)
