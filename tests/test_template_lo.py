@@ -8,7 +8,6 @@ balance and every summary block are compared with figures computed here.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from pathlib import Path
 

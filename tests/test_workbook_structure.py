@@ -5,7 +5,7 @@ from __future__ import annotations
 import openpyxl
 import pytest
 
-from sheetplan.geometry import FIRST_DATA_ROW, column_of, col_letter, last_data_row
+from sheetplan.geometry import FIRST_DATA_ROW, col_letter, column_of, last_data_row
 from sheetplan.writer import Org, write_template
 
 
