@@ -32,7 +32,8 @@ class CommandFailed(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(self.message, err=True)
+        if self.message:
+            click.echo(self.message, err=True)
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +102,46 @@ def new_cmd(org_name: str | None, org_code: str | None, year: int, roster: Path 
         raise UsageError("请给出 --org-name 和 --org-code，或用 --roster 名册。", "Give --org-name and --org-code, or a --roster.")
     path = new_workbook(layout, Org(org_name.strip(), org_code.strip(), year), output, lang, force)
     click.echo(f"Wrote {path}." if en else f"已生成 {path}。")
+
+
+@cli.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Report as a readable table or as JSON (§4 of the spec).")
+@click.option("--annotate", "annotate_to", type=click.Path(path_type=Path),
+              help="Write a copy of the workbook with every problem cell marked and a 问题清单 sheet "
+                   "(a folder when several files are checked).")
+@LAYOUT
+@LANG
+@handles_errors
+def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layout_name: str, lang: str) -> None:
+    """Check filled workbooks and report every problem at its cell (检查填报的工作簿)."""
+    from .check import check_file, dumps_json, exit_code, format_text
+    from .errors import UsageError
+    from .layout import load_layout
+
+    layout = load_layout(layout_name)
+    results = [check_file(f, layout, str(f)) for f in files]
+    if fmt == "json":
+        click.echo(dumps_json(results, lang))
+    else:
+        click.echo(format_text(results, lang), nl=False)
+    if annotate_to is not None:
+        from .annotate import annotate_workbook
+
+        readable = [r for r in results if r.readable]
+        if len(files) > 1 and annotate_to.suffix.lower() == ".xlsx":
+            raise UsageError("检查多个文件时，--annotate 须指定文件夹。", "With several files, --annotate must name a folder.")
+        for r in readable:
+            target = annotate_to / f"{r.path.stem}_问题标注.xlsx" if len(files) > 1 else annotate_to
+            if r.kind not in ("xlsx", "xlsm"):
+                click.echo(f"{r.display}: only .xlsx files can be annotated." if lang == "en" else f"{r.display}：只能标注 .xlsx 文件。", err=True)
+                continue
+            annotate_workbook(r.path, target, r.report.problems, lang)
+            click.echo(f"Annotated copy: {target}" if lang == "en" else f"已写出标注副本：{target}", err=True)
+    code = exit_code(results)
+    if code:
+        raise CommandFailed("", code)
 
 
 @cli.command("layouts")

@@ -170,6 +170,18 @@ class Sheet:
                 return f
         raise KeyError(key)
 
+    def formula_fields(self) -> set[str]:
+        """Keys of this sheet's fields that the workbook's own formulas read."""
+        keys: set[str] = set()
+        for item in self.summary:
+            for fm in [item.formula] if item.formula else [c.formula for c in item.columns]:
+                keys.update(ph for ph in _PLACEHOLDER.findall(fm or "") if ph in {f.key for f in self.fields})
+        for f in self.fields:
+            if f.formula:
+                rb = f.formula["running_balance"]
+                keys.update((rb["plus"], rb["minus"]))
+        return keys
+
     @property
     def input_fields(self) -> tuple[Field, ...]:
         """Fields a person types into (every field but formulas)."""
@@ -194,6 +206,17 @@ class Layout:
             if s.key == key:
                 return s
         raise KeyError(key)
+
+    def formula_fields(self, sheet_key: str) -> set[str]:
+        """Keys of a sheet's fields that the workbook's own formulas read (any sheet's formulas)."""
+        keys = set(self.sheet(sheet_key).formula_fields())
+        prefix = sheet_key + "."
+        for s in self.sheets:
+            texts = [i.formula or "" for i in s.summary] + [c.formula for i in s.summary for c in i.columns]
+            texts += [str(f.formula) for f in s.fields if f.formula]
+            for t in texts:
+                keys.update(m[len(prefix):] for m in re.findall(r"[a-z_]+\.[a-z_]+", t) if m.startswith(prefix))
+        return keys
 
     @property
     def tables(self) -> tuple[Sheet, ...]:

@@ -1,0 +1,64 @@
+"""The Python API: read a workbook into pandas DataFrames, with its problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .check import check_file
+from .layout import Layout, load_layout
+from .problems import Report
+from .reader import Table, WorkbookData
+
+
+@dataclass
+class ReadResult:
+    """What :func:`read` returns."""
+
+    tables: dict[str, pd.DataFrame]
+    info: dict[str, Any]
+    report: Report
+    data: WorkbookData
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """The problems as a DataFrame (one row per problem)."""
+        rows = [{**p.to_dict(), "file": p.file} for p in self.report.sorted()]
+        cols = ["file", "severity", "code", "sheet", "cell", "row", "field", "value", "message"]
+        return pd.DataFrame(rows, columns=cols)
+
+
+def table_frame(layout: Layout, table: Table) -> pd.DataFrame:
+    """Typed rows of one table: field keys, then ``source_row`` and ``rejected``."""
+    sheet = layout.sheet(table.key)
+    keys = [f.key for f in sheet.fields]
+    data = {k: [r.values.get(k) for r in table.records] for k in keys}
+    frame = pd.DataFrame(data, columns=keys)
+    for f in sheet.fields:
+        if f.type == "date":
+            frame[f.key] = pd.to_datetime(frame[f.key])
+        elif f.type in ("money", "formula"):
+            frame[f.key] = pd.to_numeric(frame[f.key]).astype("float64")
+        elif f.type in ("int", "month"):
+            frame[f.key] = frame[f.key].astype("Int64")
+        else:
+            # text stays text: codes and phone numbers keep their leading zeros
+            frame[f.key] = frame[f.key].astype("string")
+    frame["source_row"] = pd.array([r.row for r in table.records], dtype="Int64")
+    frame["rejected"] = pd.array([r.rejected for r in table.records], dtype="boolean")
+    return frame
+
+
+def read(path: str | Path, layout: str | Path | Layout = "school") -> ReadResult:
+    """Read and check one workbook: typed tables as DataFrames, 基本信息, and the report.
+
+    >>> result = sheetplan.read("S001_第一实验小学_2025.xlsx")   # doctest: +SKIP
+    >>> result.tables["ledger"][["date", "income", "expense", "balance"]]   # doctest: +SKIP
+    """
+    lay = layout if isinstance(layout, Layout) else load_layout(layout)
+    data = check_file(path, lay)
+    tables = {k: table_frame(lay, t) for k, t in data.tables.items()}
+    return ReadResult(tables, dict(data.info), data.report, data)

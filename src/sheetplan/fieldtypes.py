@@ -1,0 +1,375 @@
+"""Parse one cell value for one field, the way a person typed it.
+
+A value comes from the spreadsheet reader as str, float, int, bool, date or
+datetime. :func:`parse` returns the typed value and the findings about it
+(codes of :mod:`sheetplan.problems` with zh/en text, no location: the reader
+adds that). Blank stays blank (``None``), never 0. Every normalisation that
+changed what was typed is reported, so nothing is guessed silently.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from .layout import Field, Layout
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+MAX_SERIAL = 2958465  # 9999-12-31
+CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+             "十一": 11, "十二": 12, "正": 1, "冬": 11, "腊": 12}
+_DATE_YMD = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_DATE_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_DATE_MD = re.compile(r"^(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?$")
+_MONTH_END = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2}|[一二三四五六七八九十]{1,2})\s*月\s*(?:份)?\s*(?:底|末|中旬|下旬)?\s*(?:前|之前|以前)?$")
+_MONTH = re.compile(r"^(\d{1,2}|[一二三四五六七八九十正冬腊]{1,2})\s*(?:月份|月)?$")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-\d{7,8}(?:-\d{1,6})?$")
+_LANDLINE_DIGITS = re.compile(r"^0\d{9,11}$")
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+@dataclass
+class Finding:
+    """Something to report about a value: a problem code and its text."""
+
+    code: str
+    zh: str
+    en: str
+
+
+@dataclass
+class Parsed:
+    """The typed value (``None`` when blank or unreadable) and the findings."""
+
+    value: Any = None
+    findings: list[Finding] = field(default_factory=list)
+    blank: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.code not in ("normalized", "stored_as_text", "default_used") for f in self.findings)
+
+
+def is_blank(raw: Any) -> bool:
+    """True for an empty cell or one holding only spaces."""
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def show(raw: Any) -> str:
+    """A raw value as the user would recognise it in a message."""
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, dt.datetime) and raw.time() == dt.time(0):
+        return raw.date().isoformat()
+    if isinstance(raw, dt.date):
+        return raw.isoformat()
+    return str(raw)
+
+
+def _norm(s: str) -> str:
+    # NFKC turns full-width digits and letters (１２００, ＡＢ) into ASCII; only
+    # used for numbers, dates, codes and list matching, never for free text.
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+class _Ctx:
+    def __init__(self, f: Field, year: int | None, layout: Layout, lang_label: dict[str, str], in_formulas: bool) -> None:
+        self.f = f
+        self.in_formulas = in_formulas
+        self.year = year
+        self.layout = layout
+        self.label = lang_label
+        self.out = Parsed()
+
+    def bad(self, code: str, zh: str, en: str) -> Parsed:
+        # A rejected value needs no note about how it was read.
+        self.out.findings = [x for x in self.out.findings if x.code not in ("normalized", "stored_as_text")]
+        self.out.findings.append(Finding(code, zh, en))
+        self.out.value = None
+        return self.out
+
+    def note(self, raw: Any, value: Any, how_zh: str = "", how_en: str = "") -> None:
+        self.out.findings.append(Finding(
+            "normalized",
+            f"{self.label['zh']}“{show(raw)}”按“{show(value)}”读取{how_zh}。",
+            f"{self.label['en']} '{show(raw)}' read as '{show(value)}'{how_en}.",
+        ))
+
+    def as_text_warning(self, raw: Any, value: Any) -> None:
+        if not self.in_formulas:
+            self.note(raw, value)
+            return
+        self.out.findings.append(Finding(
+            "stored_as_text",
+            f"{self.label['zh']}“{show(raw)}”是文字，已按“{show(value)}”读取；工作簿自身的合计和公式不计入它，请改填为数字或日期。",
+            f"{self.label['en']} '{show(raw)}' is text, read as '{show(value)}'; the workbook's own totals ignore it "
+            "until it is retyped as a number or date.",
+        ))
+
+
+def parse(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
+    """Parse ``raw`` for field ``f`` of a workbook of ``year``.
+
+    ``in_formulas`` says whether the workbook's own formulas use the field:
+    then a number or date typed as text is a warning (the totals ignore it),
+    otherwise only an ``info`` note.
+    """
+    ctx = _Ctx(f, year, layout, f.label, in_formulas)
+    if is_blank(raw):
+        ctx.out.blank = True
+        if f.default is not None:
+            ctx.out.value = f.default
+        return ctx.out
+    parser = _PARSERS[f.type]
+    result = parser(ctx, raw)
+    if result.value is not None:
+        _check_limits(ctx, raw)
+    return ctx.out
+
+
+def _check_limits(ctx: _Ctx, raw: Any) -> None:
+    f, v = ctx.f, ctx.out.value
+    lab = f.label
+    if f.type in ("int", "money", "month"):
+        lo = f.min if f.min is not None else (0 if f.type == "money" and not f.allow_negative else None)
+        if f.type == "month":
+            lo, hi = 1, 12
+        else:
+            hi = f.max
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"{_num(lo)}–{_num(hi)}" if lo is not None and hi is not None else (f"≥ {_num(lo)}" if lo is not None else f"≤ {_num(hi)}")  # type: ignore[arg-type]
+            ctx.bad("out_of_range", f"{lab['zh']}“{show(raw)}”超出范围（应为 {rng}）。", f"{lab['en']} '{show(raw)}' is out of range (expected {rng}).")
+    elif f.type == "date" and ctx.year:
+        start, end = dt.date(ctx.year, 1, 1), dt.date(ctx.year, 12, 31)
+        if f.within == "year_plus_january":
+            end = dt.date(ctx.year + 1, 1, 31)
+        if f.within != "any" and not start <= v <= end:
+            hint_zh, hint_en = "", ""
+            if v.year == dt.date.today().year and v.year != ctx.year:
+                hint_zh = "。如果输入时没写年份（如“3月8日”），表格软件会按今年补全，请写明年份"
+                hint_en = "; a date typed without a year (3月8日) gets the current year from the spreadsheet application, please type the year"
+            window_zh = f"{start.isoformat()} 至 {end.isoformat()}"
+            ctx.bad("out_of_year", f"{lab['zh']} {v.isoformat()} 不在 {window_zh} 之内{hint_zh}。",
+                    f"{lab['en']} {v.isoformat()} is not within {start.isoformat()} – {end.isoformat()}{hint_en}.")
+    elif f.type in ("text", "code") and f.max_length and len(v) > f.max_length:
+        ctx.bad("too_long", f"{lab['zh']}有 {len(v)} 字，超过上限 {f.max_length} 字。",
+                f"{lab['en']} has {len(v)} characters, more than {f.max_length}.")
+
+
+def _text(ctx: _Ctx, raw: Any) -> Parsed:
+    if isinstance(raw, str):
+        ctx.out.value = raw.strip()
+    else:
+        ctx.out.value = show(raw)
+    return ctx.out
+
+
+def _code(ctx: _Ctx, raw: Any) -> Parsed:
+    lab = ctx.f.label
+    if isinstance(raw, bool):
+        return ctx.bad("invalid_code", f"{lab['zh']}“{raw}”不是代码。", f"{lab['en']} '{raw}' is not a code.")
+    if isinstance(raw, (int, float)):
+        value = show(raw)
+        ctx.out.value = value
+        ctx.out.findings.append(Finding(
+            "normalized", f"{lab['zh']}以数字 {value} 保存，已按文本读取；若原有前导 0 已丢失，请改为文本格式重填。",
+            f"{lab['en']} was stored as the number {value} and read as text; leading zeros, if any, were lost."))
+    else:
+        value = raw.strip()
+        folded = unicodedata.normalize("NFKC", value)
+        if folded != value:
+            ctx.note(raw, folded, "（全角字符已转为半角）", " (full-width characters converted)")
+            value = folded
+        ctx.out.value = value
+    if ctx.f.pattern and not re.match(ctx.f.pattern, value):
+        hint = ctx.f.pattern_hint or {"zh": ctx.f.pattern, "en": ctx.f.pattern}
+        return ctx.bad("invalid_code", f"{lab['zh']}“{value}”格式不对，应为{hint['zh']}。",
+                       f"{lab['en']} '{value}' has the wrong form: expected {hint['en']}.")
+    return ctx.out
+
+
+def _to_number(ctx: _Ctx, raw: Any, units: str) -> float | None:
+    """A float from a number or from text like ¥1,200.00 / 1200元 / 1.2万 / （100）."""
+    lab = ctx.f.label
+    if isinstance(raw, bool) or isinstance(raw, (dt.date, dt.time, dt.timedelta)):
+        ctx.bad("not_a_number", f"{lab['zh']}“{show(raw)}”不是数字。", f"{lab['en']} '{show(raw)}' is not a number.")
+        return None
+    if isinstance(raw, (int, float)):
+        if isinstance(raw, float) and not math.isfinite(raw):
+            ctx.bad("not_a_number", f"{lab['zh']}不是有效数字。", f"{lab['en']} is not a valid number.")
+            return None
+        return float(raw)
+    s = _norm(str(raw))
+    negative = False
+    if s.startswith("(") and s.endswith(")"):
+        negative, s = True, s[1:-1]
+    s = re.sub(r"^(RMB|CNY|¥|￥)", "", s, flags=re.I)
+    scale = 1.0
+    if s.endswith("万元") or s.endswith("万"):
+        scale, s = 10000.0, s.rstrip("元").rstrip("万")
+    for u in units:
+        s = s.removesuffix(u)
+    s = s.replace(",", "")
+    if not _NUMBER.match(s):
+        expected = "金额" if ctx.f.type == "money" else "数字"
+        ctx.bad("not_a_number", f"{lab['zh']}“{show(raw)}”无法识别为{expected}，请填写数字，如 1200 或 1200.50。",
+                f"{lab['en']} '{show(raw)}' cannot be read as a number; type a number such as 1200 or 1200.50.")
+        return None
+    value = float(s) * scale * (-1 if negative else 1)
+    if not math.isfinite(value):
+        ctx.bad("not_a_number", f"{lab['zh']}“{show(raw)}”不是有效数字。", f"{lab['en']} '{show(raw)}' is not a valid number.")
+        return None
+    return value
+
+
+def _money(ctx: _Ctx, raw: Any) -> Parsed:
+    value = _to_number(ctx, raw, "元")
+    if value is None:
+        return ctx.out
+    rounded = round(value + 0.0, 2)
+    ctx.out.value = rounded
+    if isinstance(raw, str):
+        ctx.as_text_warning(raw, rounded)
+    elif abs(rounded - value) > 1e-9:
+        ctx.note(raw, rounded, "（保留两位小数）", " (rounded to two decimals)")
+    return ctx.out
+
+
+def _int(ctx: _Ctx, raw: Any) -> Parsed:
+    value = _to_number(ctx, raw, "人名个次岁位")
+    if value is None:
+        return ctx.out
+    if not float(value).is_integer():
+        lab = ctx.f.label
+        return ctx.bad("not_an_integer", f"{lab['zh']}“{show(raw)}”应为整数。", f"{lab['en']} '{show(raw)}' must be a whole number.")
+    ctx.out.value = int(value)
+    if isinstance(raw, str):
+        ctx.as_text_warning(raw, int(value))
+    return ctx.out
+
+
+def _month(ctx: _Ctx, raw: Any) -> Parsed:
+    lab = ctx.f.label
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if float(raw).is_integer():
+            ctx.out.value = int(raw)
+            return ctx.out
+    elif isinstance(raw, str):
+        m = _MONTH.match(_norm(raw))
+        if m:
+            token = m.group(1)
+            month = int(token) if token.isdigit() else CN_DIGITS.get(token)
+            if month is not None:
+                ctx.out.value = month
+                ctx.as_text_warning(raw, month)
+                return ctx.out
+    return ctx.bad("invalid_month", f"{lab['zh']}“{show(raw)}”应为 1–12 的月份。", f"{lab['en']} '{show(raw)}' must be a month 1–12.")
+
+
+def _date(ctx: _Ctx, raw: Any) -> Parsed:
+    lab = ctx.f.label
+    if isinstance(raw, dt.datetime):
+        ctx.out.value = raw.date()
+        return ctx.out
+    if isinstance(raw, dt.date):
+        ctx.out.value = raw
+        return ctx.out
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if 1 <= raw <= MAX_SERIAL:
+            value = EXCEL_EPOCH + dt.timedelta(days=int(raw))
+            ctx.out.value = value
+            ctx.note(raw, value, "（按 Excel 日期序号）", " (as an Excel date serial)")
+            return ctx.out
+    elif isinstance(raw, str):
+        value = _text_date(ctx, raw)
+        if value is not None:
+            ctx.out.value = value
+            ctx.as_text_warning(raw, value)
+            return ctx.out
+    example = f"{ctx.year or 2025}-03-08"
+    return ctx.bad("not_a_date", f"{lab['zh']}“{show(raw)}”无法识别为日期，请按 {example} 的格式填写。",
+                   f"{lab['en']} '{show(raw)}' cannot be read as a date; type it like {example}.")
+
+
+def _text_date(ctx: _Ctx, raw: str) -> dt.date | None:
+    s = _norm(raw)
+    try:
+        m = _DATE_YMD.match(s) or _DATE_COMPACT.match(s)
+        if m:
+            return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        m = _DATE_MD.match(s)
+        if m and ctx.year:
+            return dt.date(ctx.year, int(m.group(1)), int(m.group(2)))
+        if ctx.f.month_end_text and ctx.year:
+            m = _MONTH_END.match(s)
+            if m:
+                year = int(m.group(1)) if m.group(1) else ctx.year
+                token = m.group(2)
+                month = int(token) if token.isdigit() else CN_DIGITS.get(token, 0)
+                if 1 <= month <= 12:
+                    return dt.date(year, month, calendar.monthrange(year, month)[1])
+    except ValueError:  # 2025-02-30 and the like
+        return None
+    return None
+
+
+def _list(ctx: _Ctx, raw: Any) -> Parsed:
+    f = ctx.f
+    lst = ctx.layout.lists[f.list]  # type: ignore[index]
+    text = show(raw).strip() if not isinstance(raw, str) else raw.strip()
+    if text in lst.values:
+        ctx.out.value = text
+        return ctx.out
+    folded = _norm(text)
+    for v in lst.values:
+        if _norm(v) == folded:
+            ctx.out.value = v
+            ctx.note(raw, v)
+            return ctx.out
+    shown = "、".join(lst.values[:12]) + ("…" if len(lst.values) > 12 else "")
+    return ctx.bad("not_in_list", f"{f.label['zh']}“{text}”不在下拉列表中（可选：{shown}）。",
+                   f"{f.label['en']} '{text}' is not in the dropdown list (choices: {', '.join(lst.values[:12])}).")
+
+
+def _phone(ctx: _Ctx, raw: Any) -> Parsed:
+    lab = ctx.f.label
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and float(raw).is_integer():
+        text = str(int(raw))
+    else:
+        text = str(raw).strip()
+    s = unicodedata.normalize("NFKC", text).strip()
+    s = re.sub(r"^\((0\d{2,3})\)", r"\1-", s)
+    compact = re.sub(r"[\s-]", "", s)
+    dashed = re.sub(r"\s*-\s*|\s+", "-", s)
+    if _MOBILE.match(compact):
+        value = compact
+    elif _LANDLINE.match(dashed):
+        value = dashed
+    elif _LANDLINE_DIGITS.match(compact):
+        value = compact
+    else:
+        return ctx.bad("invalid_phone", f"{lab['zh']}“{text}”不是有效的电话号码（11 位手机号，或座机如 0755-12345678）。",
+                       f"{lab['en']} '{text}' is not a valid phone number (11-digit mobile, or a landline like 0755-12345678).")
+    ctx.out.value = value
+    if value != text:
+        ctx.note(raw, value)
+    return ctx.out
+
+
+def _formula(ctx: _Ctx, raw: Any) -> Parsed:
+    ctx.out.value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+    return ctx.out
+
+
+_PARSERS = {"text": _text, "code": _code, "int": _int, "money": _money, "date": _date, "month": _month,
+            "list": _list, "phone": _phone, "formula": _formula}

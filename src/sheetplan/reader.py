@@ -1,0 +1,502 @@
+"""Read a filled workbook back (the only module that imports spreadsheet readers).
+
+python-calamine reads the values; the zip is opened directly (with
+defusedxml) only for what values do not tell: the identity properties and
+which 余额 cells still hold a formula. Tables are found by their header
+labels, not by coordinates, so inserted, sorted or moved rows and columns
+are read. Every value is parsed by :mod:`sheetplan.fieldtypes`; every
+finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree
+
+from .fieldtypes import is_blank, parse, show
+from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
+from .identity import identity_from_properties
+from .layout import Layout, Sheet
+from .problems import Problem, Report, problem
+from .sniff import sniff
+
+MAX_ROWS = 200_000  # per sheet; far above any school's year, far below a memory problem
+MAX_COLS = 200
+MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
+HEADER_SCAN_ROWS = 30
+IGNORED_SHEETS = {META_SHEET, *LISTS_SHEET.values(), *README_SHEET.values(), "问题清单", "Problems"}
+_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+@dataclass
+class Record:
+    """One non-empty data row: parsed values, raw values and their cells."""
+
+    row: int  # 1-based row in the sheet
+    values: dict[str, Any]
+    raw: dict[str, Any]
+    cells: dict[str, str]
+    rejected: bool = False
+
+
+@dataclass
+class Table:
+    """The rows read from one table sheet of the layout."""
+
+    key: str
+    sheet_name: str | None = None
+    header_row: int | None = None  # 1-based
+    columns: dict[str, int] = field(default_factory=dict)  # field → 0-based column
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.sheet_name is not None
+
+
+@dataclass
+class WorkbookData:
+    """Everything read from one file."""
+
+    path: Path
+    display: str
+    layout: Layout
+    kind: str | None = None
+    identity: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    info_raw: dict[str, Any] = field(default_factory=dict)
+    info_cells: dict[str, str] = field(default_factory=dict)
+    info_sheet: str | None = None
+    tables: dict[str, Table] = field(default_factory=dict)
+    report: Report = field(default_factory=Report)
+
+    @property
+    def readable(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def year(self) -> int | None:
+        y = self.info.get("year")
+        if isinstance(y, int):
+            return y
+        try:
+            return int(self.identity.get("year", ""))
+        except ValueError:
+            return None
+
+    @property
+    def org_code(self) -> str | None:
+        return self.info.get("org_code") or self.identity.get("org_code")
+
+    @property
+    def org_name(self) -> str | None:
+        return self.info.get("org_name") or self.identity.get("org_name")
+
+    def add(self, code: str, zh: str, en: str, severity: str | None = None, **where: Any) -> Problem:
+        return self.report.add(problem(code, zh, en, severity, file=self.display, **where))
+
+
+def norm_label(text: Any) -> str:
+    """A header label compared loosely: width-folded, without spaces or line breaks."""
+    if not isinstance(text, str):
+        return ""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+# --------------------------------------------------------------------------- raw access
+
+
+class _Book:
+    """Values of a workbook's sheets through python-calamine, read lazily."""
+
+    def __init__(self, path: Path) -> None:
+        from python_calamine import CalamineWorkbook
+
+        self.wb = CalamineWorkbook.from_path(str(path))
+        self.names = list(self.wb.sheet_names)
+        self._rows: dict[str, list[list[Any]]] = {}
+        self.truncated: set[str] = set()
+
+    def rows(self, name: str) -> list[list[Any]]:
+        if name not in self._rows:
+            sheet = self.wb.get_sheet_by_name(name)
+            # skip_empty_area=False keeps row 1 at index 0 even when the top rows are empty.
+            rows = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS + 1)
+            if len(rows) > MAX_ROWS:
+                rows = rows[:MAX_ROWS]
+                self.truncated.add(name)
+            self._rows[name] = [r[:MAX_COLS] for r in rows]
+        return self._rows[name]
+
+
+def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
+    if r < len(rows) and c < len(rows[r]):
+        v = rows[r][c]
+        return None if v == "" else v
+    return None
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → zip part path, from workbook.xml and its relationships."""
+    wb = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
+    out = {}
+    for s in wb.iter(f"{_NS_MAIN}sheet"):
+        target = targets.get(s.get(f"{_NS_REL}id"), "")
+        target = target.lstrip("/") if target.startswith("/") else "xl/" + target
+        out[s.get("name", "")] = re.sub(r"[^/]+/\.\./", "", target)
+    return out
+
+
+_CELL_RE = re.compile(r"<(?:\w+:)?c\s[^>]*?\br=\"([A-Z]+)(\d+)\"[^>]*?(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+
+
+def formula_cells(path: Path, sheet_name: str, column: int) -> set[int] | None:
+    """1-based rows of ``column`` that hold a formula, or None when unknown (not xlsx)."""
+    letter = col_letter(column)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = _sheet_parts(zf).get(sheet_name)
+            if part is None:
+                return None
+            xml = zf.read(part).decode("utf-8", errors="replace")
+    except (KeyError, zipfile.BadZipFile, OSError, ElementTree.ParseError):
+        return None
+    return {int(m.group(2)) for m in _CELL_RE.finditer(xml) if m.group(1) == letter and "<f" in (m.group(3) or "")
+            and re.search(r"<(?:\w+:)?f[\s>/]", m.group(3) or "")}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_workbook(path: str | Path, layout: Layout, display_name: str | None = None) -> WorkbookData:
+    """Read one file completely: identity, 基本信息, every table, field findings.
+
+    Never raises for a bad file: an unreadable file gives one problem with
+    ``cell`` None and ``kind`` None. Rules are applied by :mod:`sheetplan.check`.
+    """
+    p = Path(path)
+    data = WorkbookData(p, display_name or p.name, layout)
+    sniffed = sniff(p, data.display)
+    if sniffed.problem is not None:
+        data.report.add(sniffed.problem)
+    if sniffed.kind is None:
+        return data
+    try:
+        book = _Book(p)
+    except Exception as exc:  # calamine raises its own error types for broken content
+        data.add("unreadable_file", f"文件 {data.display} 无法读取：{_reason(exc)}。请在 Excel 或 WPS 中打开后另存为 .xlsx。",
+                 f"The file {data.display} cannot be read: {_reason(exc)}. Open it in Excel or WPS and save it as .xlsx.")
+        return data
+    data.kind = sniffed.kind
+    try:
+        _read(data, book, sniffed.kind)
+    except Exception as exc:  # a value calamine cannot decode mid-sheet must not stop a merge
+        data.kind = None
+        data.add("unreadable_file", f"文件 {data.display} 读取中断：{_reason(exc)}。",
+                 f"Reading {data.display} failed: {_reason(exc)}.")
+    return data
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _read(data: WorkbookData, book: _Book, kind: str) -> None:
+    layout = data.layout
+    if kind in ("xlsx", "xlsm"):
+        try:
+            with zipfile.ZipFile(data.path) as zf:
+                data.identity = identity_from_properties(zf)
+        except (zipfile.BadZipFile, ElementTree.ParseError, OSError):
+            data.identity = {}
+    if not data.identity and META_SHEET in book.names:
+        rows = book.rows(META_SHEET)
+        data.identity = {str(r[0]): show(r[1]) for r in rows[1:] if len(r) > 1 and r[0]}
+    if data.identity:
+        if data.identity.get("layout") != layout.id:
+            data.kind = None
+            data.add("unknown_layout",
+                     f"文件 {data.display} 是“{data.identity.get('layout')}”版式的工作簿，不是“{layout.id}”版式。",
+                     f"The file {data.display} is a workbook of layout '{data.identity.get('layout')}', not '{layout.id}'.")
+            return
+        if data.identity.get("layout_version") != str(layout.version):
+            data.add("layout_version",
+                     f"文件 {data.display} 用第 {data.identity.get('layout_version')} 版版式生成，当前为第 {layout.version} 版，按表头读取。",
+                     f"The file {data.display} was made with layout version {data.identity.get('layout_version')}; "
+                     f"this is version {layout.version}. It is read by its headers.")
+    placed = _place_sheets(data, book)
+    if not data.identity:
+        if sum(1 for v in placed.values() if v) < 2:
+            data.kind = None
+            data.add("unknown_layout",
+                     f"文件 {data.display} 不是“{layout.title['zh']}”工作簿：既没有版式标识，也找不到它的工作表和表头。",
+                     f"The file {data.display} is not a '{layout.title['en']}' workbook: no identity, and its sheets "
+                     "and headers cannot be found.")
+            return
+        data.add("no_identity", f"文件 {data.display} 缺少版式标识（可能是复制到新工作簿中的），已按表头识别。",
+                 f"The file {data.display} has no identity (copied into a new workbook?); recognised by its headers.")
+    for sheet in layout.sheets:
+        found = placed.get(sheet.key)
+        if found is None:
+            data.add("missing_sheet", f"找不到工作表“{sheet.name['zh']}”（已删除或改名，表头也找不到），该表未读取。",
+                     f"The sheet '{sheet.name['en']}' ({sheet.name['zh']}) is missing (deleted, or renamed and its "
+                     "headers not found); it was not read.", sheet=sheet.name["zh"], table=sheet.key)
+            if sheet.kind == "table":
+                data.tables[sheet.key] = Table(sheet.key)
+            continue
+        name, header = found
+        if name in book.truncated:
+            data.add("too_many_rows", f"工作表“{name}”超过 {MAX_ROWS} 行，之后的行未读取。",
+                     f"The sheet '{name}' has more than {MAX_ROWS} rows; the rest was not read.", sheet=name)
+        if sheet.kind == "form":
+            _read_form(data, sheet, name, book.rows(name))
+        else:
+            data.tables[sheet.key] = _read_table(data, sheet, name, header, book.rows(name))
+    _check_identity_against_info(data)
+
+
+def _labels(sheet: Sheet) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for f in sheet.fields:
+        for text in (f.label["zh"], f.label["en"], f.key, *f.aliases):
+            out.setdefault(norm_label(text), f.key)
+    return out
+
+
+def _header_match(sheet: Sheet, rows: list[list[Any]]) -> tuple[int, int] | None:
+    """(0-based header row, matches) of the best header row in the top rows."""
+    labels = _labels(sheet)
+    best: tuple[int, int] | None = None
+    for r in range(min(HEADER_SCAN_ROWS, len(rows))):
+        hits = len({labels[n] for n in map(norm_label, rows[r]) if n in labels})
+        if hits and (best is None or hits > best[1]):
+            best = (r, hits)
+    return best
+
+
+def _form_match(sheet: Sheet, rows: list[list[Any]]) -> int:
+    labels = _labels(sheet)
+    return len({labels[n] for row in rows[:60] for n in map(norm_label, row[:10]) if n in labels})
+
+
+def _place_sheets(data: WorkbookData, book: _Book) -> dict[str, tuple[str, int | None] | None]:
+    """Layout sheet key → (workbook sheet name, header row) — by name first, then by headers."""
+    names = [n for n in book.names if n not in IGNORED_SHEETS]
+    by_norm = {norm_label(n): n for n in names}
+    placed: dict[str, tuple[str, int | None] | None] = {}
+    used: set[str] = set()
+    for sheet in data.layout.sheets:
+        for candidate in (sheet.name["zh"], sheet.name["en"]):
+            name = by_norm.get(norm_label(candidate))
+            if name and name not in used:
+                placed[sheet.key] = (name, None)
+                used.add(name)
+                break
+    for sheet in data.layout.sheets:
+        if sheet.key in placed:
+            continue
+        best: tuple[str, int] | None = None
+        for name in names:
+            if name in used:
+                continue
+            rows = book.rows(name)
+            score = _form_match(sheet, rows) if sheet.kind == "form" else (_header_match(sheet, rows) or (0, 0))[1]
+            need = max(2, (len(sheet.fields) + 1) // 2)
+            if score >= need and (best is None or score > best[1]):
+                best = (name, score)
+        placed[sheet.key] = (best[0], None) if best else None
+        if best:
+            used.add(best[0])
+    return placed
+
+
+def _read_form(data: WorkbookData, sheet: Sheet, name: str, rows: list[list[Any]]) -> None:
+    data.info_sheet = name
+    labels = _labels(sheet)
+    where: dict[str, tuple[int, int]] = {}
+    for r, row in enumerate(rows[:200]):
+        for c, v in enumerate(row[:20]):
+            key = labels.get(norm_label(v))
+            if key and key not in where:
+                where[key] = (r, c + 1)
+    year_raw = None
+    if "year" in where:
+        year_raw = _cell(rows, *where["year"])
+    year_hint = _year_of(year_raw) or _int_or_none(data.identity.get("year"))
+    formula_keys = data.layout.formula_fields(sheet.key)
+    for f in sheet.fields:
+        if f.key not in where:
+            sev = "error" if f.required else "warning"
+            data.add("missing_column", f"基本信息中找不到“{f.label['zh']}”一项。", f"基本信息 has no line '{f.label['en']}'.",
+                     severity=sev, sheet=name, field=f.key, table=sheet.key)
+            continue
+        r, c = where[f.key]
+        raw = _cell(rows, r, c)
+        cell = a1(r, c)
+        data.info_raw[f.key] = raw
+        data.info_cells[f.key] = cell
+        _guard_length(data, raw, name, cell, r + 1, f.key, sheet.key)
+        parsed = parse(f, raw, year_hint, data.layout, f.key in formula_keys)
+        data.info[f.key] = parsed.value
+        _report_findings(data, parsed, raw, name, cell, r + 1, f, sheet.key)
+
+
+def _year_of(raw: Any) -> int | None:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and float(raw).is_integer():
+        return int(raw)
+    if isinstance(raw, str):
+        m = re.match(r"^\s*(\d{4})\s*年?\s*$", unicodedata.normalize("NFKC", raw))
+        return int(m.group(1)) if m else None
+    return None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _guard_length(data: WorkbookData, raw: Any, sheet: str, cell: str, row: int, key: str, table: str) -> None:
+    if isinstance(raw, str) and len(raw) > MAX_CELL_CHARS:
+        data.add("too_long", f"单元格有 {len(raw)} 个字符，超过表格软件的上限 {MAX_CELL_CHARS}。",
+                 f"The cell holds {len(raw)} characters, more than the spreadsheet limit of {MAX_CELL_CHARS}.",
+                 sheet=sheet, cell=cell, row=row, field=key, value=raw[:50] + "…", table=table)
+
+
+def _report_findings(data: WorkbookData, parsed: Any, raw: Any, sheet_name: str, cell: str, row: int,
+                     f: Any, table: str) -> None:
+    value = show(raw) if raw is not None else None
+    if isinstance(value, str) and len(value) > 200:
+        value = value[:200] + "…"
+    for finding in parsed.findings:
+        data.add(finding.code, finding.zh, finding.en, sheet=sheet_name, cell=cell, row=row, field=f.key,
+                 value=value, table=table)
+    if parsed.blank and f.required:
+        data.add("required", f"“{f.label['zh']}”必须填写。", f"'{f.label['en']}' is required.",
+                 sheet=sheet_name, cell=cell, row=row, field=f.key, value=None, table=table)
+
+
+def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | None,
+                rows: list[list[Any]]) -> Table:
+    table = Table(sheet.key, name)
+    match = _header_match(sheet, rows)
+    if match is None:
+        data.add("missing_column", f"工作表“{name}”中找不到表头行，该表未读取。",
+                 f"No header row found in the sheet '{name}'; it was not read.", sheet=name, table=sheet.key)
+        return table
+    header = match[0]
+    table.header_row = header + 1
+    labels = _labels(sheet)
+    hrow = rows[header]
+    hit_cols = [c for c, v in enumerate(hrow) if norm_label(v) in labels]
+    # The table is the run of non-empty header cells around the matches; the
+    # summary block to the right starts after an empty column and is not data.
+    start, end = min(hit_cols), max(hit_cols)
+    while start > 0 and not is_blank(hrow[start - 1]):
+        start -= 1
+    while end + 1 < len(hrow) and not is_blank(hrow[end + 1]):
+        end += 1
+    for c in range(start, end + 1):
+        key = labels.get(norm_label(hrow[c]))
+        if key is not None and key not in table.columns:
+            table.columns[key] = c
+        elif not is_blank(hrow[c]):
+            data.add("extra_column", f"“{show(hrow[c])}”不是本表的栏目，该列未读取。",
+                     f"'{show(hrow[c])}' is not a column of this table; it was not read.",
+                     sheet=name, cell=a1(header, c), row=header + 1, value=show(hrow[c]), table=sheet.key)
+    for f in sheet.fields:
+        if f.key not in table.columns:
+            sev = "error" if f.required or f.type == "formula" else "warning"
+            data.add("missing_column", f"工作表“{name}”缺少“{f.label['zh']}”一栏。", f"The sheet '{name}' has no column '{f.label['en']}'.",
+                     severity=sev, sheet=name, field=f.key, row=header + 1, table=sheet.key)
+    inputs = [f for f in sheet.input_fields if f.key in table.columns]
+    formulas = [f for f in sheet.fields if f.type == "formula" and f.key in table.columns]
+    formula_keys = data.layout.formula_fields(sheet.key)
+    year = data.year
+    for r in range(header + 1, len(rows)):
+        raw = {f.key: _cell(rows, r, table.columns[f.key]) for f in inputs}
+        if all(is_blank(v) for v in raw.values()):
+            continue
+        rec = Record(r + 1, {}, raw, {})
+        for f in inputs:
+            c = table.columns[f.key]
+            cell = a1(r, c)
+            rec.cells[f.key] = cell
+            _guard_length(data, raw[f.key], name, cell, r + 1, f.key, sheet.key)
+            parsed = parse(f, raw[f.key], year, data.layout, f.key in formula_keys)
+            rec.values[f.key] = parsed.value
+            _report_findings(data, parsed, raw[f.key], name, cell, r + 1, f, sheet.key)
+        for f in formulas:
+            c = table.columns[f.key]
+            rec.cells[f.key] = a1(r, c)
+            rec.raw[f.key] = _cell(rows, r, c)
+        table.records.append(rec)
+    for f in formulas:
+        _check_running_balance(data, sheet, table, f, rows)
+    return table
+
+
+def _spreadsheet_number(v: Any) -> float:
+    """What SUM sees in a cell: numbers count, text and blanks do not."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+
+
+def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any, rows: list[list[Any]]) -> None:
+    """Recompute 余额 (never trust cached values) and report formulas typed over."""
+    rb = f.formula["running_balance"]
+    plus, minus = rb["plus"], rb["minus"]
+    if plus not in table.columns or minus not in table.columns:
+        return
+    opening_key = rb["opening"].split(".", 1)[1]
+    opening_raw = data.info_raw.get(opening_key)
+    opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
+    opening_parsed = data.info.get(opening_key) or 0.0
+    col = table.columns[f.key]
+    with_formula = formula_cells(data.path, table.sheet_name, col) if data.kind in ("xlsx", "xlsm") else None  # type: ignore[arg-type]
+    sheet_total = _spreadsheet_number(opening_raw)
+    true_total = float(opening_parsed)
+    for rec in table.records:
+        sheet_total += _spreadsheet_number(rec.raw.get(plus)) - _spreadsheet_number(rec.raw.get(minus))
+        true_total += (rec.values.get(plus) or 0.0) - (rec.values.get(minus) or 0.0)
+        rec.values[f.key] = round(true_total, 2)
+        cached = rec.raw.get(f.key)
+        if with_formula is not None and rec.row in with_formula:
+            continue  # a live formula: its cached value may simply be stale
+        if not opening_ok or is_blank(rec.raw.get(plus)) and is_blank(rec.raw.get(minus)):
+            continue
+        cached_num = cached if isinstance(cached, (int, float)) and not isinstance(cached, bool) else None
+        if cached_num is None or abs(cached_num - sheet_total) > 0.005:
+            label = f.label
+            data.add("formula_overwritten",
+                     f"{label['zh']}应为公式计算的 {sheet_total:,.2f}，但单元格里是固定值“{show(cached) if cached is not None else '空白'}”：公式被改掉了，请恢复公式。",
+                     f"{label['en']} should be the computed {sheet_total:,.2f}, but the cell holds the constant "
+                     f"'{show(cached) if cached is not None else 'blank'}': the formula was typed over.",
+                     sheet=table.sheet_name, cell=rec.cells[f.key], row=rec.row, field=f.key,
+                     value=show(cached) if cached is not None else None, table=sheet.key)
+
+
+def _check_identity_against_info(data: WorkbookData) -> None:
+    ident = data.identity
+    if not ident:
+        return
+    for key in ("org_code", "year"):
+        got = data.info.get(key)
+        want = ident.get(key)
+        if got is not None and want is not None and str(got) != want:
+            info = data.layout.sheet("info")
+            data.add("org_mismatch", f"基本信息中的{info.field(key).label['zh']}“{got}”与工作簿生成时的“{want}”不一致，请核对。",
+                     f"{info.field(key).label['en']} '{got}' in 基本信息 differs from '{want}' the workbook was made for.",
+                     sheet=data.info_sheet, cell=data.info_cells.get(key), field=key, value=str(got), table="info")
+
