@@ -39,3 +39,18 @@ def test_help_does_not_import_pandas():
     code = "import sys; from sheetplan.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_readme_problem_code_table_is_current():
+    from sheetplan.problems import catalogue_markdown
+
+    start, end = "<!-- problem-codes:start -->\n", "\n<!-- problem-codes:end -->"
+    table = README.split(start, 1)[1].split(end, 1)[0]
+    assert table == catalogue_markdown()
+
+
+def test_every_rule_code_of_the_layout_is_catalogued(layout):
+    from sheetplan.problems import CATALOGUE
+
+    codes = {r.code for s in layout.sheets for r in (*s.rules, *s.merge_rules)} | {r.code for r in layout.cross_checks}
+    assert codes - set(CATALOGUE) == set()

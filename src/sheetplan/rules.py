@@ -51,6 +51,8 @@ class _Ctx:
         return min(local, key=lambda k: (cols.get(k, 10_000 + order.get(k, 0))))
 
     def report(self, rec: Record | None, key: str, zh: str, en: str) -> None:
+        if rec is not None and key not in rec.cells:
+            return  # the column is missing altogether: reported once as missing_column
         if rec is not None:
             cell, row, raw = rec.cells.get(key), rec.row, rec.raw.get(key)
             sheet = self.table.sheet_name if self.table else None
