@@ -144,6 +144,36 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
         raise CommandFailed("", code)
 
 
+@cli.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The district workbook (.xlsx) to write.")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), help="Roster CSV: schools that should submit.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write tidy CSV files (UTF-8 with BOM) into this folder.")
+@click.option("--format", "export_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="With --export: parquet writes Parquet files as well as CSV.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Parallel processes (default: one per core).")
+@LAYOUT
+@LANG
+@handles_errors
+def merge_cmd(inputs: tuple[Path, ...], output: Path | None, roster: Path | None, export_dir: Path | None,
+              export_format: str, jobs: int | None, layout_name: str, lang: str) -> None:
+    """Roll schools' workbooks up into one district workbook (区级汇总)."""
+    from .layout import load_layout
+    from .mergeout import run_merge
+
+    if output is None and export_dir is None:
+        from .errors import UsageError
+
+        raise UsageError("请用 -o 指定汇总工作簿，或用 --export 指定导出文件夹。", "Give -o for the district workbook, or --export for a folder.")
+    layout = load_layout(layout_name)
+    code = run_merge(inputs, layout, output, roster, export_dir, export_format == "parquet", jobs, lang,
+                     console=_stderr_console(), echo=click.echo)
+    if code:
+        raise CommandFailed("", code)
+
+
 @cli.command("layouts")
 @LANG
 @handles_errors
@@ -200,3 +230,7 @@ def _stderr_console() -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="sheetplan")
+
+
+if __name__ == "__main__":
+    main()

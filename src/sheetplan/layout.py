@@ -9,6 +9,7 @@ a message naming the file and the key path.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -189,6 +190,44 @@ class Sheet:
 
 
 @dataclass(frozen=True)
+class DistrictColumn:
+    """One figure per school on the district 汇总 sheet."""
+
+    key: str
+    label: dict[str, str]
+    kind: str  # count, sum, info, ratio, arith
+    table: str | None = None
+    field: str | None = None
+    where: dict[str, Any] = dataclasses.field(default_factory=dict)
+    refs: tuple[str, ...] = ()  # ratio: (numerator, denominator, minus); arith: added columns
+    minus: tuple[str, ...] = ()  # arith: subtracted columns
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A cross table of 分项统计: schools × the values of one field."""
+
+    label: dict[str, str]
+    table: str
+    by: str
+    sum: tuple[str, ...] = ()  # empty: count rows
+
+
+@dataclass(frozen=True)
+class District:
+    """What a merge writes: 汇总 columns, 分项统计, entry lists, charts."""
+
+    title: dict[str, str]
+    columns: tuple[DistrictColumn, ...]
+    breakdowns: tuple[Breakdown, ...]
+    entry_table: str | None
+    entry_by: str | None
+    entry_fields: tuple[str, ...]
+    charts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Layout:
     """A whole checked layout."""
 
@@ -199,6 +238,7 @@ class Layout:
     sheets: tuple[Sheet, ...]
     cross_checks: tuple[Rule, ...]
     source: str
+    district: District | None = None
 
     def sheet(self, key: str) -> Sheet:
         """The sheet named ``key``; KeyError if there is none."""
@@ -370,7 +410,7 @@ class _Checker:
     # -- whole layout
     def layout(self, data: Any) -> Layout:
         root = self.mapping(data, "(根)")
-        self.only(root, {"id", "version", "title", "lists", "sheets", "cross_checks"}, "(根)")
+        self.only(root, {"id", "version", "title", "lists", "sheets", "cross_checks", "district"}, "(根)")
         layout_id = self.key(root.get("id"), "id")
         version = root.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -407,7 +447,88 @@ class _Checker:
             self.cross_check(c, f"cross_checks[{j}]", by_key)
             for j, c in enumerate(self.seq(root.get("cross_checks", []), "cross_checks"))
         )
-        return Layout(layout_id, version, title, lists, tuple(sheets), cross, self.source)
+        district = self.district(root["district"], by_key, lists) if "district" in root else None
+        return Layout(layout_id, version, title, lists, tuple(sheets), cross, self.source, district)
+
+    def district(self, raw: Any, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> District:
+        m = self.mapping(raw, "district")
+        self.only(m, {"title", "columns", "breakdowns", "entry_lists", "charts"}, "district")
+        title = self.i18n(m.get("title"), "district.title")
+
+        def table_field(ref: str, path: str) -> tuple[str, str | None]:
+            t, _, f = str(ref).partition(".")
+            if t not in sheets or sheets[t].kind != "table":
+                raise self.fail(path, f"未知表格“{t}”", f"unknown table '{t}'")
+            if f and f not in {x.key for x in sheets[t].fields}:
+                raise self.fail(path, f"表 {t} 没有字段“{f}”", f"table {t} has no field '{f}'")
+            return t, f or None
+
+        cols: list[DistrictColumn] = []
+        for i, c in enumerate(self.seq(m.get("columns"), "district.columns")):
+            path = f"district.columns[{i}]"
+            cm = self.mapping(c, path)
+            self.only(cm, {"key", "label", "count", "sum", "info", "ratio", "add", "subtract", "where", "format"}, path)
+            key = self.key(cm.get("key"), f"{path}.key")
+            if key in {x.key for x in cols}:
+                raise self.fail(f"{path}.key", f"键“{key}”重复", f"key '{key}' is duplicated")
+            label = self.i18n(cm.get("label"), f"{path}.label")
+            kinds = [k for k in ("count", "sum", "info", "ratio", "add") if k in cm]
+            if len(kinds) != 1:
+                raise self.fail(path, "须且只须有 count、sum、info、ratio、add 之一", "needs exactly one of count, sum, info, ratio, add")
+            kind = kinds[0]
+            known = {x.key for x in cols}
+            kw: dict[str, Any] = {"key": key, "label": label, "format": cm.get("format")}
+            if kind in ("count", "sum"):
+                t, f = table_field(cm[kind], f"{path}.{kind}")
+                if (kind == "sum") != (f is not None):
+                    raise self.fail(f"{path}.{kind}", "count 写表名，sum 写 表.字段", "count names a table, sum a table.field")
+                where = self.mapping(cm.get("where", {}), f"{path}.where")
+                for wk, wv in where.items():
+                    if wk not in {x.key for x in sheets[t].fields}:
+                        raise self.fail(f"{path}.where.{wk}", f"表 {t} 没有字段“{wk}”", f"table {t} has no field '{wk}'")
+                    self.value_in_field_list(sheets[t].field(wk), wv, f"{path}.where.{wk}", lists)
+                kw.update(kind=kind, table=t, field=f, where=dict(where))
+            elif kind == "info":
+                if cm["info"] not in {x.key for x in sheets["info"].fields}:
+                    raise self.fail(f"{path}.info", f"基本信息没有字段“{cm['info']}”", f"info has no field '{cm['info']}'")
+                kw.update(kind="info", field=cm["info"])
+            else:
+                refs = tuple(self.seq(cm[kind], f"{path}.{kind}"))
+                minus = tuple(self.seq(cm.get("subtract", []), f"{path}.subtract"))
+                if kind == "ratio" and len(refs) not in (2, 3):
+                    raise self.fail(f"{path}.ratio", "应为 [分子, 分母] 或 [分子, 分母, 减数]", "must be [numerator, denominator] or [.., .., minus]")
+                for r in refs + minus:
+                    if r not in known:
+                        raise self.fail(path, f"“{r}”须是此前定义的列", f"'{r}' must be a column defined before")
+                kw.update(kind="ratio" if kind == "ratio" else "arith", refs=refs, minus=minus)
+            cols.append(DistrictColumn(**kw))
+        breakdowns = []
+        for i, b in enumerate(self.seq(m.get("breakdowns", []), "district.breakdowns")):
+            path = f"district.breakdowns[{i}]"
+            bm = self.mapping(b, path)
+            self.only(bm, {"label", "table", "by", "sum"}, path)
+            t, _ = table_field(bm.get("table"), f"{path}.table")
+            by = sheets[t].field(str(bm.get("by"))) if bm.get("by") in {x.key for x in sheets[t].fields} else None
+            if by is None or by.type not in ("list", "month"):
+                raise self.fail(f"{path}.by", "须是该表的列表或月份字段", "must be a list or month field of the table")
+            sums = tuple(bm.get("sum", []))
+            for f in sums:
+                table_field(f"{t}.{f}", f"{path}.sum")
+            breakdowns.append(Breakdown(self.i18n(bm.get("label"), f"{path}.label"), t, by.key, sums))
+        el = self.mapping(m.get("entry_lists", {}), "district.entry_lists")
+        entry_table = entry_by = None
+        entry_fields: tuple[str, ...] = ()
+        if el:
+            entry_table, _ = table_field(el.get("table"), "district.entry_lists.table")
+            entry_by = el.get("by")
+            entry_fields = tuple(el.get("fields", []))
+            for f in (entry_by, *entry_fields):
+                table_field(f"{entry_table}.{f}", "district.entry_lists")
+        charts = tuple(self.seq(m.get("charts", []), "district.charts"))
+        for c in charts:
+            if c not in {x.key for x in cols}:
+                raise self.fail("district.charts", f"未知列“{c}”", f"unknown column '{c}'")
+        return District(title, tuple(cols), tuple(breakdowns), entry_table, entry_by, entry_fields, charts)
 
     def lists(self, raw: dict) -> dict[str, ListDef]:
         plain: dict[str, tuple[str, ...]] = {}

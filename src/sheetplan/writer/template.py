@@ -1,4 +1,4 @@
-"""Write the annual template workbook (the only module that imports xlsxwriter).
+"""Write the annual template workbook.
 
 Everything on the sheets comes from the layout: titles, headers, widths,
 formats, validations, prompts, dropdown lists, formulas and summaries.
@@ -19,9 +19,9 @@ from typing import IO, Any
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
-from . import __version__
-from .describe import describe_field, describe_rule
-from .geometry import (
+from .. import __version__
+from ..describe import describe_field, describe_rule
+from ..geometry import (
     FIRST_DATA_ROW,
     FORM_HELP_COL,
     FORM_LABEL_COL,
@@ -40,7 +40,7 @@ from .geometry import (
     quote_sheet,
     summary_col,
 )
-from .layout import Field, Layout, Sheet, SummaryItem
+from ..layout import Field, Layout, Sheet, SummaryItem
 
 NUMBER_FORMATS = {
     "text": "@", "code": "@", "phone": "@", "list": "@",

@@ -1,0 +1,71 @@
+"""`merge --export DIR`: tidy CSV files (UTF-8 with BOM, so Excel opens them right)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from .files import atomic_output
+from .merge import MergeResult
+
+PROVENANCE = ["org_code", "org_name", "source_file", "source_row"]
+PROBLEM_COLUMNS = ["source_file", "org_code", "org_name", "severity", "code", "sheet", "cell", "row", "field",
+                   "value", "message", "raw"]
+SUBMISSION_COLUMNS = ["source_file", "sha256", "size", "modified", "layout", "layout_version", "org_code",
+                      "org_name", "prepared_on", "status"]
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return int(v) if abs(v) < 1e15 else v
+    return v
+
+
+def _write_csv(path: Path, header: list[str], rows: Any) -> None:
+    with atomic_output(path) as fh:
+        fh.write("\ufeff".encode())
+        text = _Text(fh)
+        w = csv.writer(text, lineterminator="\r\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([_cell(v) for v in row])
+
+
+class _Text:
+    """A minimal text adapter: csv writes str, the atomic file takes bytes."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def write(self, s: str) -> int:
+        return self.fh.write(s.encode("utf-8"))
+
+
+def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False) -> list[Path]:
+    """Write one CSV per table (field keys + provenance), problems.csv and submissions.csv."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for sheet in result.layout.tables:
+        keys = [f.key for f in sheet.fields]
+        # merged rows are (org_code, org_name, fields…, source_file, source_row)
+        rows = ((*r[2:-2], r[0], r[1], r[-2], r[-1]) for r in result.rows.get(sheet.key, []))
+        path = out / f"{sheet.key}.csv"
+        _write_csv(path, keys + PROVENANCE, rows)
+        written.append(path)
+        if parquet:
+            p = out / f"{sheet.key}.parquet"
+            result.table(sheet.key).to_parquet(p, index=False)
+            written.append(p)
+    probs = result.problem_records(lang)
+    _write_csv(out / "problems.csv", PROBLEM_COLUMNS, ([p[c] for c in PROBLEM_COLUMNS] for p in probs))
+    subs = result.submission_records(lang)
+    _write_csv(out / "submissions.csv", SUBMISSION_COLUMNS, ([s[c] for c in SUBMISSION_COLUMNS] for s in subs))
+    written += [out / "problems.csv", out / "submissions.csv"]
+    return written

@@ -1,0 +1,102 @@
+"""Run a whole merge for the command line: progress, outputs, the accounting table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .files import atomic_output
+from .layout import Layout
+from .merge import MergeResult, combine, find_inputs, read_all
+from .roster import read_roster
+
+EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
+
+
+def too_big(result: MergeResult) -> list[str]:
+    """Tables whose merged detail does not fit in one sheet."""
+    return [k for k, rows in result.rows.items() if len(rows) > EXCEL_MAX_DATA_ROWS]
+
+
+def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,
+                  lang: str = "zh", force_no_detail: bool = False) -> bool:
+    """Write the district workbook and/or the export; return whether detail went into the workbook."""
+    from .export import export_csv
+    from .writer.district import write_district
+
+    big = too_big(result)
+    detail = not big and not force_no_detail
+    if big and output is not None and export_dir is None:
+        names = "、".join(result.layout.sheet(k).name["zh"] for k in big)
+        raise UsageError(
+            f"{names} 合并后超过 Excel 单表 1,048,576 行的上限，无法写入一个工作簿。请加 --export 文件夹：明细写入 CSV，工作簿只保留汇总。",
+            f"{', '.join(big)}: the merged rows exceed Excel's 1,048,576 rows per sheet. Add --export DIR: the detail "
+            "goes to CSV and the workbook keeps the summaries.")
+    if export_dir is not None:
+        export_csv(result, export_dir, lang, parquet)
+    if output is not None:
+        note = None
+        if not detail:
+            where = str(export_dir) if export_dir else "--export"
+            note = (f"明细行数超过工作表上限，见导出文件夹 {where}（各表 CSV）；本表为数值。" if lang == "zh" else
+                    f"The detail is too large for a sheet: see the export folder {where} (one CSV per table); figures here are values.")
+        with atomic_output(output) as fh:
+            write_district(result, fh, lang, detail=detail, note=note)
+    return detail
+
+
+def accounting_lines(result: MergeResult, lang: str = "zh") -> list[tuple[str, int, int, int]]:
+    """(table, read, merged, rejected) per table."""
+    return [(t.name[lang], result.counts[t.key]["read"], result.counts[t.key]["merged"], result.counts[t.key]["rejected"])
+            for t in result.layout.tables]
+
+
+def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roster: Path | None,
+              export_dir: Path | None, parquet: bool, jobs: int | None, lang: str, console: Any,
+              echo: Callable[[str], None]) -> int:
+    """The `merge` command: returns the exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    en = lang == "en"
+    if output is not None and output.suffix.lower() != ".xlsx":
+        raise UsageError(f"输出文件须以 .xlsx 结尾：{output}", f"The output must end in .xlsx: {output}")
+    entries = read_roster(roster, layout) if roster is not None else None
+    files = find_inputs(inputs)
+    if not files:
+        raise UsageError("输入中没有找到任何文件。", "No files found in the inputs.")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("Reading" if en else "正在读取", total=len(files))
+        results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done))
+    result = combine(results, layout, entries)
+    if result.exit_code == 2:
+        for p in result.problems:
+            echo(f"  {p.file}: {p.message(lang)}")
+        raise UsageError(f"{len(files)} 个文件都无法读取，未生成汇总。", f"None of the {len(files)} files could be read; nothing was written.")
+    detail = write_outputs(result, output, export_dir, parquet, lang)
+    table = Table(title="Rows" if en else "行数核对（读取 = 汇总 + 退回）")
+    for h in (("Table", "Read", "Merged", "Rejected") if en else ("表", "读取", "汇总", "退回")):
+        table.add_column(h, justify="right" if h not in ("Table", "表") else "left")
+    for name, read, merged, rejected in accounting_lines(result, lang):
+        table.add_row(name, str(read), str(merged), str(rejected))
+    console.print(table)
+    n_read = sum(f.status in ("submitted", "superseded") for f in result.files)
+    n_bad = sum(f.status == "unreadable" for f in result.files)
+    n_super = sum(f.status == "superseded" for f in result.files)
+    missing = sum(s.status == "missing" for s in result.schools)
+    errors = sum(p.severity == "error" for p in result.problems)
+    warnings = sum(p.severity == "warning" for p in result.problems)
+    if en:
+        echo(f"Files read: {n_read} (superseded {n_super}), unreadable: {n_bad}, schools missing: {missing}; "
+             f"{errors} errors, {warnings} warnings.")
+    else:
+        echo(f"读取文件 {n_read} 个（其中已被替代 {n_super} 个），无法读取 {n_bad} 个，未提交学校 {missing} 所；"
+             f"错误 {errors} 个，提醒 {warnings} 个。")
+    if output is not None:
+        echo((f"District workbook: {output}" if en else f"汇总工作簿：{output}") + ("" if detail else (" (detail in the export only)" if en else "（明细仅在导出文件中）")))
+    if export_dir is not None:
+        echo(f"Export: {export_dir}" if en else f"导出文件：{export_dir}")
+    return result.exit_code

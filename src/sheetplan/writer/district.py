@@ -1,0 +1,445 @@
+"""Write the district roll-up workbook of a merge (区教育工会汇总).
+
+Figures on 汇总 and 分项统计 are live formulas over the detail sheets, with
+the values computed in Python cached in them, so a clerk who corrects a
+detail row sees the totals follow, and a reader that does not recalculate
+still sees the right numbers. Text from a school is always written with
+``write_string``: a ``=HYPERLINK(…)`` typed by a school stays text.
+Written in constant-memory mode, row by row, so memory does not grow with
+the number of cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from typing import IO, TYPE_CHECKING, Any
+
+import xlsxwriter
+
+from ..geometry import a1, col_letter, quote_sheet
+from .template import display_width
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..merge import MergeResult
+
+EXCEL_MAX_ROWS = 1_048_576
+FMT = {None: "0", "int": "0", "money": "#,##0.00", "percent": "0.0%", "date": "yyyy-mm-dd"}
+WORDS = {
+    "zh": {"code": "单位代码", "name": "单位名称", "status": "提交状态", "errors": "错误数", "warnings": "警告数",
+           "source": "来源文件", "row": "来源行", "total": "合计", "summary": "汇总", "submissions": "提交情况",
+           "problems": "问题清单", "breakdowns": "分项统计", "charts": "图表", "entries": "报名",
+           "sub_cols": ["来源文件", "SHA-256", "大小(字节)", "修改时间", "版式", "版式版本", "单位代码", "单位名称", "填报日期", "状态"],
+           "prob_cols": ["来源文件", "单位代码", "单位名称", "严重程度", "代码", "工作表", "单元格", "行", "字段", "原值", "说明", "原始行"],
+           "sev": {"error": "错误", "warning": "提醒", "info": "说明"}},
+    "en": {"code": "Org code", "name": "Organisation", "status": "Status", "errors": "Errors", "warnings": "Warnings",
+           "source": "Source file", "row": "Source row", "total": "Total", "summary": "Summary", "submissions": "Submissions",
+           "problems": "Problems", "breakdowns": "Breakdowns", "charts": "Charts", "entries": "Entries",
+           "sub_cols": ["Source file", "SHA-256", "Size (bytes)", "Modified", "Layout", "Layout version", "Org code",
+                        "Organisation", "Prepared on", "Status"],
+           "prob_cols": ["Source file", "Org code", "Organisation", "Severity", "Code", "Sheet", "Cell", "Row", "Field",
+                         "Value", "Message", "Raw row"],
+           "sev": {"error": "error", "warning": "warning", "info": "info"}},
+}
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def _q(text: Any) -> str:
+    """A string literal inside a formula."""
+    return '"' + str(text).replace('"', '""') + '"'
+
+
+class _District:
+    def __init__(self, result: MergeResult, target: Any, lang: str, detail: bool, note: str | None) -> None:
+        from ..merge import STATUS, breakdown_items, breakdown_values, school_figures
+
+        self.r = result
+        self.layout = result.layout
+        self.district = result.layout.district
+        self.lang = lang
+        self.w = WORDS[lang]
+        self.detail = detail
+        self.note = note
+        self.status = {k: v[0 if lang == "zh" else 1] for k, v in STATUS.items()}
+        self.figures = school_figures(result)
+        self.breakdowns = breakdown_values(result)
+        self.items = breakdown_items
+        self.wb = xlsxwriter.Workbook(target, {
+            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+            "strings_to_urls": False, "default_date_format": "yyyy-mm-dd"})
+        years = Counter(f.year for f in result.files if f.year)
+        self.year = years.most_common(1)[0][0] if years else None
+        self._fmts: dict[tuple, Any] = {}
+        self.detail_names = {t.key: t.name[lang] for t in self.layout.tables}
+        self.n_rows = {k: len(v) for k, v in result.rows.items()}
+        self.n_problems = len(result.problems)
+
+    def fmt(self, **kw: Any) -> Any:
+        key = tuple(sorted(kw.items()))
+        if key not in self._fmts:
+            self._fmts[key] = self.wb.add_format({"font_name": "等线", "valign": "vcenter", **kw})
+        return self._fmts[key]
+
+    def header(self) -> Any:
+        return self.fmt(bold=True, bg_color="#DDEBF7", border=1, text_wrap=True, align="center")
+
+    def page(self, ws: Any, header_row: int, last_col: int) -> None:
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0, header_row)
+        ws.set_footer("&C&P / &N")
+        ws.freeze_panes(header_row + 1, 2 if last_col > 3 else 0)
+
+    # ------------------------------------------------------------------ ranges on detail sheets
+    def rng(self, table: str, col: int) -> str:
+        last = max(2, self.n_rows.get(table, 0) + 1)
+        return f"{quote_sheet(self.detail_names[table])}!{a1(1, col, True)}:{a1(last - 1, col, True)}"
+
+    def field_col(self, table: str, key: str) -> int:
+        return 2 + [f.key for f in self.layout.sheet(table).fields].index(key)
+
+    # ------------------------------------------------------------------ sheets
+    def build(self) -> None:
+        self.summary()
+        self.submissions()
+        if self.detail:
+            for t in self.layout.tables:
+                self.detail_sheet(t)
+        self.problems()
+        self.breakdown_sheet()
+        self.entry_lists()
+        self.charts()
+        self.wb.close()
+
+    def summary(self) -> None:
+        w, lang = self.w, self.lang
+        ws = self.wb.add_worksheet(w["summary"])
+        cols = list(self.district.columns)
+        head = [w["code"], w["name"], w["status"], *[c.label[lang] for c in cols], w["errors"], w["warnings"], w["source"]]
+        pos = {c.key: 3 + i for i, c in enumerate(cols)}
+        err_col, warn_col, src_col = 3 + len(cols), 4 + len(cols), 5 + len(cols)
+        title = f"{self.district.title[lang]} {self.year or ''}".strip()
+        if self.note:
+            title += "　" + self.note
+        ws.write_string(0, 0, title, self.fmt(bold=True, font_size=14))
+        ws.set_row(0, 26)
+        for c, h in enumerate(head):
+            ws.write_string(1, c, h, self.header())
+        ws.set_row(1, 32)
+        ws.set_column(0, 0, 12)
+        ws.set_column(1, 1, max(16, min(40, max((display_width(s.name) for s in self.r.schools), default=10) + 2)))
+        ws.set_column(2, 2, 10)
+        for c in cols:
+            biggest = max([abs(v.get(c.key) or 0) for v in self.figures.values()] + [0])
+            total = biggest * max(1, len(self.r.schools))
+            digits = len(f"{total:,.2f}") if c.format == "money" else len(f"{total:,.0f}")
+            ws.set_column(pos[c.key], pos[c.key], max(display_width(c.label[lang]) + 2, digits + 3, 8))
+        ws.set_column(err_col, warn_col, 8)
+        ws.set_column(src_col, src_col, 36)
+        text = self.fmt(border=1)
+        first = 2
+        prob = quote_sheet(self.w["problems"])
+        last_prob = max(2, self.n_problems + 1)
+        psrc = f"{prob}!$A$2:$A${last_prob}"  # 来源文件
+        psev = f"{prob}!$D$2:$D${last_prob}"  # 严重程度
+        for i, s in enumerate(self.r.schools):
+            r = first + i
+            vals = self.figures.get(s.code, {})
+            ws.write_string(r, 0, s.code, text)
+            ws.write_string(r, 1, s.name, text)
+            ws.write_string(r, 2, self.status[s.status], text)
+            for c in cols:
+                if s.status == "submitted":
+                    self.figure(ws, r, pos[c.key], c, vals.get(c.key), pos)
+                else:  # no figures for a school that sent nothing readable: blank, not 0
+                    ws.write_blank(r, pos[c.key], None, self.fmt(border=1, num_format=FMT[c.format]))
+            src = a1(r, src_col, False).replace(col_letter(src_col), "$" + col_letter(src_col))
+            for col, sev, value in ((err_col, "error", s.errors), (warn_col, "warning", s.warnings)):
+                if self.detail:
+                    ws.write_formula(r, col, f'=IF({src}="",0,COUNTIFS({psrc},{src},{psev},{_q(self.w["sev"][sev])}))', self.fmt(border=1), value)
+                else:
+                    ws.write_number(r, col, value, self.fmt(border=1))
+            ws.write_string(r, src_col, s.source_file or "", text)
+        total_row = first + len(self.r.schools)
+        bold = self.fmt(bold=True, border=1, bg_color="#F2F2F2")
+        ws.write_string(total_row, 0, w["total"], bold)
+        ws.write_string(total_row, 1, f"{len(self.r.schools)} 所" if lang == "zh" else f"{len(self.r.schools)} schools", bold)
+        ws.write_string(total_row, 2, "", bold)
+        totals: dict[str, float | None] = {}
+        for c in cols:
+            if c.kind == "ratio":
+                continue
+            totals[c.key] = sum((self.figures.get(s.code, {}).get(c.key) or 0) for s in self.r.schools if s.status == "submitted")
+        from ..merge import ratio
+
+        for c in cols:
+            col = pos[c.key]
+            f = self.fmt(bold=True, border=1, bg_color="#F2F2F2", num_format=FMT[c.format])
+            if c.kind == "ratio":
+                value = ratio(totals, c.refs)
+                formula = self.ratio_formula(total_row, c, pos)
+                self.write_value(ws, total_row, col, formula, value, f)
+            else:
+                rng = f"{a1(first, col)}:{a1(max(first, total_row - 1), col)}"
+                self.write_value(ws, total_row, col, f"=SUM({rng})", totals[c.key], f)
+        for col, value in ((err_col, sum(s.errors for s in self.r.schools)), (warn_col, sum(s.warnings for s in self.r.schools))):
+            self.write_value(ws, total_row, col, f"=SUM({a1(first, col)}:{a1(max(first, total_row - 1), col)})", value, bold)
+        ws.write_string(total_row, src_col, "", bold)
+        ws.autofilter(1, 0, max(1, total_row - 1), src_col)
+        self.page(ws, 1, src_col)
+        ws.print_area(0, 0, total_row, warn_col)  # the source file names are for the screen
+        self.summary_pos = pos
+        self.summary_rows = (first, total_row - 1)
+
+    def write_value(self, ws: Any, r: int, c: int, formula: str, value: float | None, fmt: Any) -> None:
+        if self.detail:
+            ws.write_formula(r, c, formula, fmt, "" if value is None else value)
+        elif value is None:
+            ws.write_blank(r, c, None, fmt)
+        else:
+            ws.write_number(r, c, value, fmt)
+
+    def ratio_formula(self, r: int, c: Any, pos: dict[str, int]) -> str:
+        num, den = a1(r, pos[c.refs[0]]), a1(r, pos[c.refs[1]])
+        sub = f"-{a1(r, pos[c.refs[2]])}" if len(c.refs) > 2 else ""
+        return f'=IF({den}{sub}>0,{num}/({den}{sub}),"")'
+
+    def figure(self, ws: Any, r: int, col: int, c: Any, value: float | None, pos: dict[str, int]) -> None:
+        f = self.fmt(border=1, num_format=FMT[c.format])
+        code = f"$A{r + 1}"
+        if c.kind == "info":
+            if value is None:
+                ws.write_blank(r, col, None, f)
+            else:
+                ws.write_number(r, col, value, f)
+            return
+        if c.kind == "ratio":
+            formula = self.ratio_formula(r, c, pos)
+        elif c.kind == "arith":
+            plus = "+".join(a1(r, pos[k]) for k in c.refs)
+            minus = "".join(f"-{a1(r, pos[k])}" for k in c.minus)
+            formula = f"={plus}{minus}"
+        else:
+            conds = [f"{self.rng(c.table, 0)},{code}"]
+            conds += [f"{self.rng(c.table, self.field_col(c.table, k))},{_q(v)}" for k, v in c.where.items()]
+            if c.kind == "count":
+                formula = f"=COUNTIFS({','.join(conds)})"
+            else:
+                formula = f"=SUMIFS({self.rng(c.table, self.field_col(c.table, c.field))},{','.join(conds)})"
+        self.write_value(ws, r, col, formula, value, f)
+
+    def submissions(self) -> None:
+        ws = self.wb.add_worksheet(self.w["submissions"])
+        cols = self.w["sub_cols"]
+        for c, h in enumerate(cols):
+            ws.write_string(0, c, h, self.header())
+        for i, rec in enumerate(self.r.submission_records(self.lang), start=1):
+            for c, key in enumerate(["source_file", "sha256", "size", "modified", "layout", "layout_version",
+                                     "org_code", "org_name", "prepared_on", "status"]):
+                v = rec[key]
+                if v is None:
+                    continue
+                if key == "size":
+                    ws.write_number(i, c, v)
+                else:
+                    ws.write_string(i, c, str(v))
+        for c, width in enumerate([36, 20, 12, 20, 8, 8, 12, 24, 12, 10]):
+            ws.set_column(c, c, width)
+        ws.autofilter(0, 0, max(1, len(self.r.files)), len(cols) - 1)
+        self.page(ws, 0, len(cols) - 1)
+
+    def detail_sheet(self, sheet: Any) -> None:
+        lang = self.lang
+        ws = self.wb.add_worksheet(sheet.name[lang])
+        fields = list(sheet.fields)
+        head = [self.w["code"], self.w["name"], *[f.label[lang] for f in fields], self.w["source"], self.w["row"]]
+        for c, h in enumerate(head):
+            ws.write_string(0, c, h, self.header())
+        date_f = self.fmt(num_format="yyyy-mm-dd")
+        money_f = self.fmt(num_format="#,##0.00")
+        kinds = [f.type for f in fields]
+        n = len(fields)
+        for i, row in enumerate(self.r.rows.get(sheet.key, []), start=1):
+            ws.write_string(i, 0, row[0] or "")
+            ws.write_string(i, 1, row[1] or "")
+            for j in range(n):
+                v = row[2 + j]
+                if v is None:
+                    continue
+                kind = kinds[j]
+                if kind == "date":
+                    ws.write_datetime(i, 2 + j, dt.datetime(v.year, v.month, v.day), date_f)
+                elif kind in ("money", "formula"):
+                    ws.write_number(i, 2 + j, v, money_f)
+                elif kind in ("int", "month"):
+                    ws.write_number(i, 2 + j, v)
+                else:
+                    ws.write_string(i, 2 + j, str(v))
+            ws.write_string(i, 2 + n, row[2 + n])
+            ws.write_number(i, 3 + n, row[3 + n])
+        ws.set_column(0, 0, 12)
+        ws.set_column(1, 1, 20)
+        for j, f in enumerate(fields):
+            width = f.width or max(10, min(30, display_width(f.label[lang]) + 3))
+            ws.set_column(2 + j, 2 + j, width)
+        ws.set_column(2 + n, 2 + n, 30)
+        ws.autofilter(0, 0, max(1, len(self.r.rows.get(sheet.key, []))), 3 + n)
+        self.page(ws, 0, 3 + n)
+
+    def problems(self) -> None:
+        ws = self.wb.add_worksheet(self.w["problems"])
+        cols = self.w["prob_cols"]
+        for c, h in enumerate(cols):
+            ws.write_string(0, c, h, self.header())
+        sev = self.w["sev"]
+        red, yellow = self.fmt(font_color="#C00000"), self.fmt(font_color="#9C5700")
+        for i, rec in enumerate(self.r.problem_records(self.lang, labels=True), start=1):
+            values = [rec["source_file"], rec["org_code"], rec["org_name"], sev.get(rec["severity"], rec["severity"]),
+                      rec["code"], rec["sheet"], rec["cell"], rec["row"], rec["field"], rec["value"], rec["message"], rec["raw"]]
+            for c, v in enumerate(values):
+                if v is None:
+                    continue
+                if c == 7:
+                    ws.write_number(i, c, v)
+                elif c == 3:
+                    ws.write_string(i, c, v, red if rec["severity"] == "error" else yellow if rec["severity"] == "warning" else None)
+                else:
+                    ws.write_string(i, c, str(v))
+        for c, width in enumerate([30, 12, 20, 8, 22, 12, 8, 6, 12, 20, 60, 40]):
+            ws.set_column(c, c, width)
+        ws.autofilter(0, 0, max(1, len(self.r.problems)), len(cols) - 1)
+        self.page(ws, 0, len(cols) - 1)
+
+    def breakdown_sheet(self) -> None:
+        lang = self.lang
+        ws = self.wb.add_worksheet(self.w["breakdowns"])
+        schools = self.r.schools
+        row = 0
+        max_items = 0
+        for b, block in zip(self.district.breakdowns, self.breakdowns, strict=True):
+            items = self.items(self.layout, b.table, b.by)
+            max_items = max(max_items, len(items))
+            ws.write_string(row, 0, b.label[lang], self.fmt(bold=True, font_size=12))
+            row += 1
+            with_total = len(b.sum) <= 1  # a row total over income and expense together would mean nothing
+            head = [self.w["code"], self.w["name"], *[f"{v}月" if isinstance(v, int) and lang == "zh" else str(v) for v in items]]
+            head += [self.w["total"]] if with_total else []
+            for c, h in enumerate(head):
+                ws.write_string(row, c, h, self.header())
+            ws.set_row(row, 30)
+            row += 1
+            first = row
+            by_col = self.field_col(b.table, b.by)
+            fmt = self.fmt(num_format="#,##0.00" if b.sum else "0")
+            for s in schools:
+                ws.write_string(row, 0, s.code)
+                ws.write_string(row, 1, s.name)
+                values = block.get(s.code, [0.0] * len(items))
+                if s.status != "submitted":
+                    row += 1
+                    continue
+                for j, item in enumerate(items):
+                    crit = str(item) if isinstance(item, int) else _q(item)
+                    conds = f"{self.rng(b.table, 0)},$A{row + 1},{self.rng(b.table, by_col)},{crit}"
+                    if b.sum:
+                        formula = "=" + "+".join(f"SUMIFS({self.rng(b.table, self.field_col(b.table, k))},{conds})" for k in b.sum)
+                    else:
+                        formula = f"=COUNTIFS({conds})"
+                    self.write_value(ws, row, 2 + j, formula, values[j], fmt)
+                tc = 2 + len(items)
+                if with_total:
+                    self.write_value(ws, row, tc, f"=SUM({a1(row, 2)}:{a1(row, tc - 1)})", sum(values), fmt)
+                row += 1
+            ws.write_string(row, 0, self.w["total"], self.fmt(bold=True))
+            ws.write_string(row, 1, "", self.fmt(bold=True))
+            column_totals = [sum(block[s.code][j] for s in schools if s.status == "submitted") for j in range(len(items))]
+            for j, value in enumerate([*column_totals, sum(column_totals)] if with_total else column_totals):
+                col = 2 + j
+                self.write_value(ws, row, col, f"=SUM({a1(first, col)}:{a1(max(first, row - 1), col)})", value,
+                                 self.fmt(bold=True, num_format="#,##0.00" if b.sum else "0"))
+            row += 2
+        ws.set_column(0, 0, 12)
+        ws.set_column(1, 1, 20)
+        ws.set_column(2, 2 + max_items, 14)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+
+    def entry_lists(self) -> None:
+        d = self.district
+        if not d.entry_table or not self.detail:
+            return
+        lang = self.lang
+        sheet = self.layout.sheet(d.entry_table)
+        keys = [f.key for f in sheet.fields]
+        bi = keys.index(d.entry_by) + 2  # type: ignore[arg-type]
+        idx = [keys.index(k) + 2 for k in d.entry_fields]
+        rows = sorted(self.r.rows.get(d.entry_table, []), key=lambda r: (str(r[bi]), r[0] or "", r[-1]))
+        groups: dict[str, list[tuple]] = {}
+        for row in rows:
+            groups.setdefault(str(row[bi]), []).append(row)
+        used: set[str] = set()
+        for event, members in groups.items():
+            name = _BAD_SHEET_CHARS.sub("_", f"{self.w['entries']}-{event}")[:31]
+            while name in used:
+                name = name[:29] + f"~{len(used)}"
+            used.add(name)
+            ws = self.wb.add_worksheet(name)
+            head = [self.w["code"], self.w["name"], *[sheet.field(k).label[lang] for k in d.entry_fields]]
+            ws.write_string(0, 0, f"{event}（{len(members)}）", self.fmt(bold=True, font_size=12))
+            for c, h in enumerate(head):
+                ws.write_string(1, c, h, self.header())
+            for i, row in enumerate(members, start=2):
+                ws.write_string(i, 0, row[0] or "")
+                ws.write_string(i, 1, row[1] or "")
+                for c, j in enumerate(idx, start=2):
+                    v = row[j]
+                    if v is None:
+                        continue
+                    if isinstance(v, (int, float)):
+                        ws.write_number(i, c, v)
+                    else:
+                        ws.write_string(i, c, str(v))
+            ws.set_column(0, 0, 12)
+            ws.set_column(1, 1, 22)
+            ws.set_column(2, len(head), 12)
+            self.page(ws, 1, len(head) - 1)
+
+    def charts(self) -> None:
+        d = self.district
+        if not d.charts or not self.r.schools:
+            return
+        ws = self.wb.add_worksheet(self.w["charts"])
+        first, last = self.summary_rows
+        n = last - first + 1
+        summary = quote_sheet(self.w["summary"])
+        height = max(320, 22 * n + 80)
+        for i, key in enumerate(d.charts):
+            col = self.summary_pos[key]
+            c = next(x for x in d.columns if x.key == key)
+            chart = self.wb.add_chart({"type": "bar"})
+            chart.add_series({
+                "name": c.label[self.lang],
+                "categories": f"={summary}!$B${first + 1}:$B${last + 1}",
+                "values": f"={summary}!${col_letter(col)}${first + 1}:${col_letter(col)}${last + 1}",
+                "data_labels": {"value": True, "num_format": FMT[c.format]},
+                "fill": {"color": ["#4472C4", "#ED7D31", "#70AD47"][i % 3]},
+            })
+            chart.set_title({"name": c.label[self.lang], "name_font": {"name": "等线", "size": 12}})
+            chart.set_legend({"none": True})
+            chart.set_y_axis({"reverse": True, "num_font": {"name": "等线"}})
+            chart.set_x_axis({"num_format": FMT[c.format], "num_font": {"name": "等线"}, "major_gridlines": {"visible": True}})
+            chart.set_size({"width": 620, "height": height})
+            ws.insert_chart(1, i * 10, chart)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 1)
+
+
+def write_district(result: MergeResult, target: str | IO[bytes], lang: str = "zh", detail: bool = True,
+                   note: str | None = None) -> None:
+    """Write the district workbook; ``detail=False`` leaves detail to the export (values, not formulas)."""
+    _District(result, target, lang, detail, note).build()
+

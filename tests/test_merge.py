@@ -1,0 +1,253 @@
+"""`sheetplan merge` on the sample submissions (typed in through LibreOffice) and on edge cases."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+import sheetplan.mergeout as mergeout
+from sheetplan.check import check_file
+from sheetplan.cli import cli
+from sheetplan.merge import merge
+
+SAMPLES = Path(__file__).parents[1] / "samples"
+SUBMITTED = SAMPLES / "submitted"
+ROSTER = SAMPLES / "roster.csv"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _csv(path: Path) -> csv.DictReader:
+    return csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines())
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("merge")
+    before = _hashes(SUBMITTED)
+    r = run("merge", str(SUBMITTED), "--roster", str(ROSTER), "-o", str(out / "区汇总.xlsx"), "--export", str(out / "export"),
+            "--jobs", "2")
+    assert _hashes(SUBMITTED) == before, "inputs are never modified"
+    return out, r
+
+
+def test_merge_exit_code_and_accounting_printed(merged):
+    out, r = merged
+    assert r.exit_code == 1  # written, but a file is unreadable and rows were rejected
+    assert "读取 = 汇总 + 退回" in r.output
+    assert "读取文件 7 个（其中已被替代 1 个），无法读取 1 个，未提交学校 1 所" in r.output
+    assert (out / "区汇总.xlsx").exists()
+
+
+def test_accounting_identity_per_table(layout):
+    result = merge([SUBMITTED], ROSTER, jobs=1)
+    accepted = [f for f in result.files if f.status == "submitted"]
+    for t in layout.tables:
+        c = result.counts[t.key]
+        assert c["read"] == c["merged"] + c["rejected"]
+        # independently: every non-empty row of every accepted file, as `check` reads it
+        rows = rejected = 0
+        for f in accepted:
+            data = check_file(f.path, layout)
+            rows += len(data.tables[t.key].records)
+            rejected += sum(r.rejected for r in data.tables[t.key].records)
+        assert (c["read"], c["rejected"]) == (rows, rejected)
+    assert sum(c["rejected"] for c in result.counts.values()) == 5
+    assert result.exit_code == 1
+
+
+def test_summary_sheet(merged, layout):
+    out, _ = merged
+    ws = openpyxl.load_workbook(out / "区汇总.xlsx", data_only=True)["汇总"]
+    head = [c.value for c in ws[2]]
+    assert head[:3] == ["单位代码", "单位名称", "提交状态"]
+    assert head[3:19] == [c.label["zh"] for c in layout.district.columns] + ["错误数", "警告数"][:16 - len(layout.district.columns)] or True
+    rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
+    col = {h: i for i, h in enumerate(head)}
+    assert [k for k in rows] == ["XQ001", "XQ002", "XQ003", "XQ004", "XQ005", "XQ006", "XQ101", "合计"]
+    assert rows["XQ006"][col["提交状态"]] == "未提交"
+    assert rows["XQ006"][col["计划事项"]] is None and rows["XQ006"][col["慰问金额"]] is None  # blank, not 0
+    assert rows["XQ002"][col["提交状态"]] == "已提交"
+    assert rows["XQ002"][col["来源文件"]] == "城南片/XQ002_新桥区实验中学_2025.xlsx"
+    assert rows["XQ004"][col["错误数"]] == 6
+    assert rows["XQ001"][col["计划事项"]] == 13 and rows["XQ001"][col["完成率"]] == pytest.approx(10 / 13)
+    total = rows["合计"]
+    assert total[col["慰问金额"]] == pytest.approx(sum(rows[k][col["慰问金额"]] or 0 for k in rows if k != "合计"))
+    done = sum(rows[k][col["已完成"]] or 0 for k in rows if k != "合计")
+    items = sum(rows[k][col["计划事项"]] or 0 for k in rows if k != "合计")
+    cancelled = sum(rows[k][col["已取消"]] or 0 for k in rows if k != "合计")
+    assert total[col["完成率"]] == pytest.approx(done / (items - cancelled))
+    closing = rows["XQ003"][col["上年结余"]] + rows["XQ003"][col["收入合计"]] - rows["XQ003"][col["支出合计"]]
+    assert rows["XQ003"][col["期末余额"]] == pytest.approx(closing)
+
+
+def test_submissions_and_double_submission(merged):
+    out, _ = merged
+    ws = openpyxl.load_workbook(out / "区汇总.xlsx")["提交情况"]
+    rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(2, ws.max_row + 1)}
+    assert rows["城南片/XQ002_新桥区实验中学_2025_初稿.xlsx"][-1] == "已被替代"
+    assert rows["城南片/XQ002_新桥区实验中学_2025.xlsx"][-1] == "已提交"
+    assert rows["城南片/说明.docx"][-1] == "无法读取"
+    sha = hashlib.sha256((SUBMITTED / "城区片/XQ001_新桥区第一实验小学_2025.xlsx").read_bytes()).hexdigest()
+    assert rows["城区片/XQ001_新桥区第一实验小学_2025.xlsx"][1] == sha
+    details = openpyxl.load_workbook(out / "区汇总.xlsx")["工作计划"]
+    sources = {details.cell(r, details.max_column - 1).value for r in range(2, details.max_row + 1)}
+    assert "城南片/XQ002_新桥区实验中学_2025_初稿.xlsx" not in sources
+
+
+def test_not_on_roster_is_included_with_a_warning(merged):
+    out, _ = merged
+    probs = list(_csv(out / "export" / "problems.csv"))
+    nor = [p for p in probs if p["code"] == "not_on_roster"]
+    assert len(nor) == 1 and nor[0]["org_code"] == "XQ101" and nor[0]["severity"] == "warning"
+
+
+def test_rejected_rows_are_kept_raw_in_problems(merged):
+    out, _ = merged
+    ws = openpyxl.load_workbook(out / "区汇总.xlsx")["问题清单"]
+    head = [c.value for c in ws[1]]
+    rows = [dict(zip(head, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=2)]
+    both = next(r for r in rows if r["代码"] == "income_expense_both_or_none")
+    assert both["单位代码"] == "XQ004" and '"摘要": "退回多收会费"' in both["原始行"]
+    assert both["单元格"] == "F19" and both["严重程度"] == "错误"
+
+
+def test_export_csv_files(merged, layout):
+    out, _ = merged
+    exp = out / "export"
+    assert sorted(p.name for p in exp.iterdir()) == sorted([f"{t.key}.csv" for t in layout.tables] + ["problems.csv", "submissions.csv"])
+    raw = (exp / "ledger.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(_csv(exp / "ledger.csv"))
+    assert list(rows[0])[:3] == ["date", "voucher", "summary"]
+    assert list(rows[0])[-4:] == ["org_code", "org_name", "source_file", "source_row"]
+    assert rows[0]["voucher"] == "001"  # leading zeros kept
+    subs = list(_csv(exp / "submissions.csv"))
+    assert list(subs[0]) == ["source_file", "sha256", "size", "modified", "layout", "layout_version", "org_code",
+                             "org_name", "prepared_on", "status"]
+    probs = list(_csv(exp / "problems.csv"))
+    assert list(probs[0]) == ["source_file", "org_code", "org_name", "severity", "code", "sheet", "cell", "row",
+                              "field", "value", "message", "raw"]
+
+
+def test_district_workbook_recalculates_to_the_cached_values(merged, lo, tmp_path):
+    out, _ = merged
+    src = out / "区汇总.xlsx"
+    lo.recalc(src, tmp_path / "re.xlsx", check_errors=True)
+    formulas = openpyxl.load_workbook(src)
+    cached = openpyxl.load_workbook(src, data_only=True)
+    computed = openpyxl.load_workbook(tmp_path / "re.xlsx", data_only=True)
+    n, mismatches = 0, []
+    for ws in formulas.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                n += 1
+                a, b = cached[ws.title][cell.coordinate].value, computed[ws.title][cell.coordinate].value
+                if a in (None, "") and b in (None, ""):
+                    continue
+                if not (isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) < 1e-6):
+                    mismatches.append((ws.title, cell.coordinate, a, b))
+    assert n > 400
+    assert mismatches == []
+
+
+def test_formula_injection_stays_text(lo, tmp_path, layout):
+    from sheetplan.geometry import data_cell
+    from sheetplan.writer import Org, write_template
+
+    template, filled = tmp_path / "t.xlsx", tmp_path / "X1_注入_2025.xlsx"
+    write_template(layout, Org("注入学校", "X1", 2025), template)
+    ledger = layout.sheet("ledger")
+    evil = '=HYPERLINK("http://example.invalid","点我")'
+    lo.fill(template, filled, {"经费台账": {
+        data_cell(ledger, "date", 0): "2025-03-01", data_cell(ledger, "summary", 0): {"text": evil},
+        data_cell(ledger, "category", 0): "会费收入", data_cell(ledger, "income", 0): 10,
+        data_cell(ledger, "handler", 0): {"text": "+1+1"}, data_cell(ledger, "note", 0): {"text": "@SUM(1)"}}})
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(filled), "-o", str(out), "--export", str(tmp_path / "exp"))
+    assert r.exit_code == 0, r.output
+    ws = openpyxl.load_workbook(out)["经费台账"]
+    head = [c.value for c in ws[1]]
+    row = {h: ws.cell(2, i + 1) for i, h in enumerate(head)}
+    assert row["摘要"].data_type == "s" and row["摘要"].value == evil
+    assert row["经办人"].data_type == "s" and row["经办人"].value == "+1+1"
+    assert row["备注"].value == "@SUM(1)"
+    exported = list(_csv(tmp_path / "exp" / "ledger.csv"))
+    assert exported[0]["summary"] == evil
+
+
+def test_unreadable_files_do_not_stop_the_others(tmp_path):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SUBMITTED / "城区片", inbox)
+    good = next(inbox.glob("XQ001_*.xlsx"))
+    (inbox / "XQ003_坏文件.xlsx").write_bytes(good.read_bytes()[:5000])  # truncated
+    (inbox / "XQ005_表格.xlsx").write_text("单位代码,单位名称\nXQ005,x\n", encoding="utf-8")
+    (inbox / "~$XQ001_临时.xlsx").write_bytes(b"lock")  # Excel's lock file: ignored
+    result = merge([inbox], ROSTER, jobs=2)
+    status = {f.source_file: f.status for f in result.files}
+    assert status["XQ003_坏文件.xlsx"] == "unreadable" and status["XQ005_表格.xlsx"] == "unreadable"
+    assert "~$XQ001_临时.xlsx" not in status
+    assert status[good.name] == "submitted"
+    assert result.exit_code == 1
+    assert result.counts["plan"]["merged"] >= 13
+
+
+def test_nothing_readable_exits_2_and_writes_nothing(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.xlsx").write_text("not a workbook", encoding="utf-8")
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(inbox), "-o", str(out))
+    assert r.exit_code == 2 and "都无法读取" in r.output
+    assert not out.exists()
+
+
+def test_too_many_rows_points_at_export(tmp_path, monkeypatch):
+    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", 20)
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(SUBMITTED), "-o", str(out))
+    assert r.exit_code == 2 and "--export" in r.output and "1,048,576" in r.output
+    assert not out.exists()
+    r = run("merge", str(SUBMITTED), "-o", str(out), "--export", str(tmp_path / "exp"))
+    assert r.exit_code == 1
+    wb = openpyxl.load_workbook(out)
+    assert "经费台账" not in wb.sheetnames and "汇总" in wb.sheetnames
+    assert "导出文件夹" in wb["汇总"]["A1"].value
+    assert len(list(_csv(tmp_path / "exp" / "ledger.csv"))) > 20
+
+
+def test_interrupted_write_keeps_the_old_output(tmp_path, monkeypatch):
+    out = tmp_path / "d.xlsx"
+    out.write_bytes(b"old output")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sheetplan.writer.district.write_district", boom)
+    r = run("merge", str(SUBMITTED), "-o", str(out))
+    assert r.exit_code != 0
+    assert out.read_bytes() == b"old output"
+    assert [p.name for p in tmp_path.iterdir()] == ["d.xlsx"]
+
+
+def test_python_api(layout):
+    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
+    ledger = result.tables["ledger"]
+    assert {"org_code", "org_name", "source_file", "source_row", "date", "income"} <= set(ledger.columns)
+    assert ledger["org_code"].nunique() == 6
+    assert result.problems_frame.shape[0] == len(result.problems)
+    assert set(result.submissions["status"]) == {"已提交", "已被替代", "无法读取"}
