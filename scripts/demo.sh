@@ -8,9 +8,10 @@ SP=.venv/bin/sheetplan
 rm -rf out && mkdir -p out
 $SP new --org-name "第一实验小学" --org-code S001 --year 2025 -o out/模板_第一实验小学_2025.xlsx
 $SP new --roster samples/roster.csv --year 2025 -o out/templates
-if [ -d samples/submitted ] && $SP --help | grep -q merge; then
-  $SP merge samples/submitted --roster samples/roster.csv -o out/区汇总_2025.xlsx --export out/export || true
-fi
+# Exit code 1 is expected here: one sample school made typical mistakes and one file is not a workbook.
+$SP merge samples/submitted --roster samples/roster.csv -o out/区汇总_2025.xlsx --export out/export || [ $? -eq 1 ]
+$SP check samples/submitted/城南片/XQ004_新桥区城南中学_2025.xlsx --annotate out/XQ004_问题标注.xlsx || [ $? -eq 1 ]
 echo
-echo "Done. Look in out/:"
+echo "Done. Look in out/: 区汇总_2025.xlsx (the district roll-up), templates/ (one per school),"
+echo "XQ004_问题标注.xlsx (a school's file with its problems marked), export/ (CSV):"
 ls -1 out
