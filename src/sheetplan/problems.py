@@ -59,6 +59,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "org_mismatch": ("warning", "基本信息与工作簿标识不一致", "基本信息 differs from the workbook's identity"),
     "macros_present": ("warning", "含宏的工作簿：宏不会运行", "a workbook with macros: they are never run"),
     "too_many_rows": ("error", "行数超过上限，其余未读取", "too many rows; the rest was not read"),
+    "sheet_too_large": ("error", "工作表内容远超表格范围，未读取", "the sheet reaches far outside its table; not read"),
     # files that cannot be read
     "unreadable_file": ("error", "文件无法读取", "the file cannot be read"),
     "empty_file": ("error", "文件是空的", "the file is empty"),

@@ -28,6 +28,9 @@ from .sniff import sniff
 
 MAX_ROWS = 200_000  # per sheet; far above any school's year, far below a memory problem
 MAX_COLS = 200
+# calamine allocates every cell of a sheet's used area at once (a single value in
+# XFD1048576 asks for 512 GB and aborts the process), so the area is measured first.
+MAX_AREA = 6_000_000
 MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
 HEADER_SCAN_ROWS = 30
 IGNORED_SHEETS = {META_SHEET, *LISTS_SHEET.values(), *README_SHEET.values(), "问题清单", "Problems"}
@@ -114,18 +117,30 @@ def norm_label(text: Any) -> str:
 # --------------------------------------------------------------------------- raw access
 
 
+class SheetTooLarge(Exception):
+    """A sheet whose used area is too large to load (a value typed far outside the table)."""
+
+    def __init__(self, name: str, extent: tuple[int, int]) -> None:
+        super().__init__(name)
+        self.name, self.extent = name, extent
+
+
 class _Book:
     """Values of a workbook's sheets through python-calamine, read lazily."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, extents: dict[str, tuple[int, int]] | None = None) -> None:
         from python_calamine import CalamineWorkbook
 
         self.wb = CalamineWorkbook.from_path(str(path))
         self.names = list(self.wb.sheet_names)
         self._rows: dict[str, list[list[Any]]] = {}
         self.truncated: set[str] = set()
+        self.extents = extents or {}
 
     def rows(self, name: str) -> list[list[Any]]:
+        extent = self.extents.get(name)
+        if extent and extent[0] * extent[1] > MAX_AREA:
+            raise SheetTooLarge(name, extent)
         if name not in self._rows:
             sheet = self.wb.get_sheet_by_name(name)
             # skip_empty_area=False keeps row 1 at index 0 even when the top rows are empty.
@@ -154,6 +169,41 @@ def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
         target = targets.get(s.get(f"{_NS_REL}id"), "")
         target = target.lstrip("/") if target.startswith("/") else "xl/" + target
         out[s.get("name", "")] = re.sub(r"[^/]+/\.\./", "", target)
+    return out
+
+
+_REF_RE = re.compile(rb"<(?:\w+:)?c\s[^>]*?\br=\"([A-Z]{1,3})(\d{1,7})\"")
+
+
+def _col_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n
+
+
+def sheet_extents(path: Path) -> dict[str, tuple[int, int]]:
+    """Sheet name → (last row, last column) of the cells it really holds, streamed from the zip."""
+    out: dict[str, tuple[int, int]] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name, part in _sheet_parts(zf).items():
+                max_row = max_col = 0
+                tail = b""
+                try:
+                    fh = zf.open(part)
+                except KeyError:
+                    continue
+                with fh:
+                    while chunk := fh.read(1 << 20):
+                        buf = tail + chunk
+                        for m in _REF_RE.finditer(buf):
+                            max_col = max(max_col, _col_index(m.group(1)))
+                            max_row = max(max_row, int(m.group(2)))
+                        tail = buf[-200:]
+                out[name] = (max_row, max_col)
+    except (zipfile.BadZipFile, OSError, KeyError, ElementTree.ParseError):
+        return out
     return out
 
 
@@ -192,7 +242,7 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
     if sniffed.kind is None:
         return data
     try:
-        book = _Book(p)
+        book = _Book(p, sheet_extents(p) if sniffed.kind in ("xlsx", "xlsm") else None)
     except Exception as exc:  # calamine raises its own error types for broken content
         data.add("unreadable_file", f"文件 {data.display} 无法读取：{_reason(exc)}。请在 Excel 或 WPS 中打开后另存为 .xlsx。",
                  f"The file {data.display} cannot be read: {_reason(exc)}. Open it in Excel or WPS and save it as .xlsx.")
@@ -256,13 +306,23 @@ def _read(data: WorkbookData, book: _Book, kind: str) -> None:
                 data.tables[sheet.key] = Table(sheet.key)
             continue
         name, header = found
+        try:
+            rows = book.rows(name)
+        except SheetTooLarge as exc:
+            last = a1(exc.extent[0] - 1, exc.extent[1] - 1)
+            data.add("sheet_too_large", f"工作表“{name}”的内容延伸到 {last}，远超表格范围，未读取。请删除表格以外的内容后再报送。",
+                     f"The sheet '{name}' has content as far as {last}, far outside the table; it was not read. "
+                     "Delete what lies outside the table and send it again.", sheet=name, table=sheet.key)
+            if sheet.kind == "table":
+                data.tables[sheet.key] = Table(sheet.key)
+            continue
         if name in book.truncated:
             data.add("too_many_rows", f"工作表“{name}”超过 {MAX_ROWS} 行，之后的行未读取。",
                      f"The sheet '{name}' has more than {MAX_ROWS} rows; the rest was not read.", sheet=name)
         if sheet.kind == "form":
-            _read_form(data, sheet, name, book.rows(name))
+            _read_form(data, sheet, name, rows)
         else:
-            data.tables[sheet.key] = _read_table(data, sheet, name, header, book.rows(name))
+            data.tables[sheet.key] = _read_table(data, sheet, name, header, rows)
     _check_identity_against_info(data)
 
 
@@ -310,7 +370,10 @@ def _place_sheets(data: WorkbookData, book: _Book) -> dict[str, tuple[str, int |
         for name in names:
             if name in used:
                 continue
-            rows = book.rows(name)
+            try:
+                rows = book.rows(name)
+            except SheetTooLarge:
+                continue
             score = _form_match(sheet, rows) if sheet.kind == "form" else (_header_match(sheet, rows) or (0, 0))[1]
             need = max(2, (len(sheet.fields) + 1) // 2)
             if score >= need and (best is None or score > best[1]):
@@ -416,9 +479,10 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
             data.add("extra_column", f"“{show(hrow[c])}”不是本表的栏目，该列未读取。",
                      f"'{show(hrow[c])}' is not a column of this table; it was not read.",
                      sheet=name, cell=a1(header, c), row=header + 1, value=show(hrow[c]), table=sheet.key)
+    important = data.layout.formula_fields(sheet.key) | _rule_fields(sheet)
     for f in sheet.fields:
         if f.key not in table.columns:
-            sev = "error" if f.required or f.type == "formula" else "warning"
+            sev = "error" if f.required or f.type == "formula" or f.key in important else "warning"
             data.add("missing_column", f"工作表“{name}”缺少“{f.label['zh']}”一栏。", f"The sheet '{name}' has no column '{f.label['en']}'.",
                      severity=sev, sheet=name, field=f.key, row=header + 1, table=sheet.key)
     inputs = [f for f in sheet.input_fields if f.key in table.columns]
@@ -446,6 +510,18 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     for f in formulas:
         _check_running_balance(data, sheet, table, f, rows)
     return table
+
+
+def _rule_fields(sheet: Sheet) -> set[str]:
+    """Fields of this sheet that its rules read: without them the rules cannot run."""
+    from .layout import RULE_FIELD_PARAMS
+
+    out: set[str] = set()
+    for rule in sheet.rules:
+        for param in RULE_FIELD_PARAMS[rule.kind]:
+            value = rule.params.get(param)
+            out.update(n for n in (list(value) if isinstance(value, (list, dict)) else [value] if value else []) if "." not in n)
+    return out
 
 
 def _spreadsheet_number(v: Any) -> float:

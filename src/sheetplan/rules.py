@@ -362,10 +362,23 @@ def apply_rules(data: WorkbookData) -> None:
         if table is not None:
             _dependent_lists(data, sheet, table)
         for rule in sheet.rules:
+            if table is not None and not _columns_present(rule, table):
+                continue  # a missing column is reported once, as missing_column; its rules cannot run
             RULES[rule.kind](_Ctx(data, sheet, table, rule))
     mark_rejected(data)
     for rule in layout.cross_checks:
         _cross_sum(data, rule)
+
+
+def _columns_present(rule: Rule, table: Table) -> bool:
+    from .layout import RULE_FIELD_PARAMS
+
+    for param in RULE_FIELD_PARAMS[rule.kind]:
+        value = rule.params.get(param)
+        names = list(value) if isinstance(value, (list, dict)) else ([value] if value else [])
+        if any("." not in n and n not in table.columns for n in names):
+            return False
+    return True
 
 
 def mark_rejected(data: WorkbookData) -> None:

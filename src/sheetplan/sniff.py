@@ -155,6 +155,9 @@ def _other(p: Path, name: str) -> Sniffed:
     if lower.startswith(b"<?xml"):
         return _bad("wrong_format", f"文件 {name} 是 XML 文本（可能是“XML 表格 2003”），不是 .xlsx 工作簿。{SAVE_AS_ZH}",
                     f"The file {name} is XML text (perhaps 'XML Spreadsheet 2003'), not an .xlsx workbook. {SAVE_AS_EN}", name)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _bad("wrong_format", f"文件 {name} 其实是 Unicode（UTF-16）文本，只是扩展名改成了 {p.suffix}。{SAVE_AS_ZH}",
+                    f"The file {name} is really UTF-16 text with the extension {p.suffix}. {SAVE_AS_EN}", name)
     text = None
     for enc in ("utf-8-sig", "gb18030"):
         try:
