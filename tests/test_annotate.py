@@ -1,0 +1,143 @@
+"""`check --annotate`: the school's own file back with its problems marked, nothing else touched."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from sheetplan.annotate import COMMENT_MARK, annotate_workbook
+from sheetplan.check import check_file
+from sheetplan.errors import UsageError
+from sheetplan.problems import problem
+from sheetplan.writer import Org, write_template
+
+XQ004 = Path(__file__).parents[1] / "samples" / "submitted" / "城南片" / "XQ004_新桥区城南中学_2025.xlsx"
+
+
+def _p(code: str, sheet: str, cell: str | None, severity: str | None = None, value=None):
+    return problem(code, f"{cell} 有问题（{code}）", f"{cell} is wrong ({code})", severity, sheet=sheet, cell=cell,
+                   row=int(cell[1:]) if cell else None, value=value)
+
+
+def _validations(path: Path, sheet_part: str) -> str:
+    with zipfile.ZipFile(path) as z:
+        xml = z.read(sheet_part).decode()
+    m = re.search(r"<dataValidations.*?</dataValidations>", xml, re.S)
+    return m.group(0) if m else ""
+
+
+def _dv_set(path: Path, sheet: str) -> set[tuple[str, str]]:
+    ws = openpyxl.load_workbook(path)[sheet]
+    return {(str(d.sqref), d.formula1) for d in ws.data_validations.dataValidation}
+
+
+@pytest.fixture
+def template(tmp_path, layout) -> Path:
+    path = tmp_path / "t.xlsx"
+    write_template(layout, Org("标注小学", "A001", 2025), path)
+    return path
+
+
+def test_marks_comments_and_problem_sheet(template, tmp_path):
+    out = tmp_path / "a.xlsx"
+    problems = [_p("not_a_number", "经费台账", "F5", value="一千"), _p("date_order", "经费台账", "F5", "warning"),
+                _p("required", "经费台账", "C10"), _p("stored_as_text", "工作计划", "E3", "warning", value="=SUM(1)"),
+                _p("missing_sheet", "比赛报名", None)]
+    annotate_workbook(template, out, problems)
+    wb = openpyxl.load_workbook(out)
+    ledger = wb["经费台账"]
+    assert ledger["F5"].fill.fgColor.rgb == "FFFFC7CE"  # the most serious problem of the cell wins
+    assert ledger["F5"].comment.text.startswith(COMMENT_MARK)
+    assert "F5 有问题（not_a_number）" in ledger["F5"].comment.text and "date_order" in ledger["F5"].comment.text
+    assert ledger["C10"].fill.fgColor.rgb == "FFFFC7CE" and ledger["C10"].protection.locked is False  # the input style is kept
+    assert ledger["F5"].number_format == "#,##0.00"
+    assert wb["工作计划"]["E3"].fill.fgColor.rgb == "FFFFEB9C"
+    sheet = wb["问题清单"]
+    assert wb.sheetnames[-1] == "问题清单"
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert rows[0] == ["严重程度", "代码", "工作表", "单元格", "字段", "原值", "说明"]
+    assert len(rows) == 6 and rows[1][0] == "错误"
+    links = {sheet.cell(r, 4).value: sheet.cell(r, 4).hyperlink.location for r in range(2, 7) if sheet.cell(r, 4).hyperlink}
+    assert links["F5"] == "'经费台账'!F5" and links["C10"] == "'经费台账'!C10"
+    value_cell = next(sheet.cell(r, 6) for r in range(2, 7) if sheet.cell(r, 6).value == "=SUM(1)")
+    assert value_cell.data_type == "s"  # a raw value is text, never a formula
+
+
+def test_everything_else_is_byte_identical(template, tmp_path):
+    out = tmp_path / "a.xlsx"
+    annotate_workbook(template, out, [_p("required", "经费台账", "C10")])
+    with zipfile.ZipFile(template) as a, zipfile.ZipFile(out) as b:
+        changed = {n for n in a.namelist() if a.read(n) != b.read(n)}
+    assert changed <= {"[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml",
+                       "docProps/custom.xml", "xl/worksheets/sheet6.xml"}
+    assert _validations(template, "xl/worksheets/sheet6.xml") == _validations(out, "xl/worksheets/sheet6.xml")
+    assert _dv_set(template, "经费台账") == _dv_set(out, "经费台账")
+
+
+def test_annotating_again_replaces_the_marks(template, tmp_path):
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    annotate_workbook(template, first, [_p("required", "经费台账", "C10"), _p("not_a_number", "经费台账", "F5")])
+    annotate_workbook(first, second, [_p("required", "经费台账", "C11")])
+    wb = openpyxl.load_workbook(second)
+    ws = wb["经费台账"]
+    orig = openpyxl.load_workbook(template)["经费台账"]
+    assert ws["C10"].comment is None and ws["F5"].comment is None
+    assert ws["F5"].fill.fgColor.rgb == orig["F5"].fill.fgColor.rgb
+    assert ws["C11"].comment is not None and ws["C11"].fill.fgColor.rgb == "FFFFC7CE"
+    assert [n for n in wb.sheetnames if n.startswith("问题清单")] == ["问题清单"]
+    assert wb["问题清单"].max_row == 2
+
+
+def test_check_of_an_annotated_file_reports_the_same(tmp_path, layout):
+    out = tmp_path / "a.xlsx"
+    before = check_file(XQ004, layout)
+    annotate_workbook(XQ004, out, before.report.problems)
+    after = check_file(out, layout)
+    key = lambda d: sorted((p.code, p.sheet, p.cell, p.severity) for p in d.report)  # noqa: E731
+    assert key(after) == key(before)
+
+
+def test_libreoffice_keeps_everything(lo, tmp_path, layout):
+    """A file saved by LibreOffice is annotated, then opened and saved by LibreOffice again."""
+    data = check_file(XQ004, layout)
+    out, saved = tmp_path / "a.xlsx", tmp_path / "saved.xlsx"
+    annotate_workbook(XQ004, out, data.report.problems)
+    lo.recalc(out, saved, check_errors=True)
+    wb = openpyxl.load_workbook(saved)
+    ws = wb["经费台账"]
+    assert ws["F19"].comment is not None and ws["F19"].comment.text.startswith(COMMENT_MARK)
+    assert ws["F19"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert ws["H5"].value.startswith("=IF(")
+    assert _dv_set(saved, "经费台账") == _dv_set(XQ004, "经费台账")
+    assert "问题清单" in wb.sheetnames
+    # and annotating the LibreOffice-saved copy again removes the old marks
+    again = tmp_path / "again.xlsx"
+    annotate_workbook(saved, again, [_p("required", "经费台账", "C3")])
+    ws = openpyxl.load_workbook(again)["经费台账"]
+    assert ws["F19"].comment is None and ws["F19"].fill.fgColor.rgb in ("00000000", None, "FFFFFFFF")
+    assert ws["C3"].comment is not None
+    computed = openpyxl.load_workbook(saved, data_only=True)["经费台账"]
+    assert isinstance(computed["H5"].value, float)
+
+
+def test_school_comments_are_kept(tmp_path, template):
+    wb = openpyxl.load_workbook(template)
+    wb["经费台账"]["F5"].comment = openpyxl.comments.Comment("会计：此笔待核", "王会计")
+    own = tmp_path / "own.xlsx"
+    wb.save(own)
+    out = tmp_path / "a.xlsx"
+    annotate_workbook(own, out, [_p("not_a_number", "经费台账", "F5"), _p("required", "经费台账", "C6")])
+    ws = openpyxl.load_workbook(out)["经费台账"]
+    assert ws["F5"].comment.text.startswith("会计：此笔待核")
+    assert ws["C6"].comment.text.startswith(COMMENT_MARK)
+
+
+def test_not_an_xlsx(tmp_path):
+    bad = tmp_path / "bad.xlsx"
+    bad.write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError, match="无法标注"):
+        annotate_workbook(bad, tmp_path / "o.xlsx", [])
