@@ -9,7 +9,7 @@ import datetime as dt
 import io
 
 import openpyxl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -39,6 +39,7 @@ VALUES = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(TARGETS), row=st.integers(min_value=0, max_value=20), value=VALUES)
+@example(target=("info", "org_code"), row=0, value=dt.date(2000, 1, 1))  # found by this test: a date in a code cell
 def test_any_value_in_any_input_cell_gives_a_value_or_a_problem(tmp_path_factory, target, row, value):
     sheet_key, field_key = target
     sheet = LAYOUT.sheet(sheet_key)

@@ -185,7 +185,7 @@ def _code(ctx: _Ctx, raw: Any) -> Parsed:
             "normalized", f"{lab['zh']}以数字 {value} 保存，已按文本读取；若原有前导 0 已丢失，请改为文本格式重填。",
             f"{lab['en']} was stored as the number {value} and read as text; leading zeros, if any, were lost."))
     else:
-        value = raw.strip()
+        value = raw.strip() if isinstance(raw, str) else show(raw)
         folded = unicodedata.normalize("NFKC", value)
         if folded != value:
             ctx.note(raw, folded, "（全角字符已转为半角）", " (full-width characters converted)")
