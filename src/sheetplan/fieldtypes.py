@@ -124,6 +124,9 @@ def parse(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: boo
     then a number or date typed as text is a warning (the totals ignore it),
     otherwise only an ``info`` note.
     """
+    fast = _fast(f, raw, year, layout)
+    if fast is not None:
+        return fast
     ctx = _Ctx(f, year, layout, f.label, in_formulas)
     if is_blank(raw):
         ctx.out.blank = True
@@ -135,6 +138,44 @@ def parse(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: boo
     if result.value is not None:
         _check_limits(ctx, raw)
     return ctx.out
+
+
+def _fast(f: Field, raw: Any, year: int | None, layout: Layout) -> Parsed | None:
+    """The common, clean cases without building a parsing context (most cells of a merge).
+
+    Returns None whenever anything needs a finding; the full path then decides.
+    """
+    t = f.type
+    if t == "text" or t == "code" and f.pattern is None:
+        if type(raw) is str:
+            v = raw.strip()
+            if v and (f.max_length is None or len(v) <= f.max_length):
+                return Parsed(v)
+        return None
+    if t == "money" or t == "int":
+        if type(raw) is float or type(raw) is int:
+            lo = f.min if f.min is not None else (0 if t == "money" and not f.allow_negative else None)
+            if (lo is None or raw >= lo) and (f.max is None or raw <= f.max) and raw == raw:
+                if t == "money":
+                    r = round(raw + 0.0, 2)
+                    return Parsed(r) if abs(r - raw) < 1e-9 else None
+                return Parsed(int(raw)) if float(raw).is_integer() else None
+        return None
+    if t == "date":
+        if type(raw) is dt.date or type(raw) is dt.datetime:
+            d = raw.date() if type(raw) is dt.datetime else raw
+            if f.within == "any" or year is None:
+                return Parsed(d)
+            end = dt.date(year + 1, 1, 31) if f.within == "year_plus_january" else dt.date(year, 12, 31)
+            return Parsed(d) if dt.date(year, 1, 1) <= d <= end else None
+        return None
+    if t == "list" and type(raw) is str:
+        values = layout.lists[f.list].value_set  # type: ignore[index]
+        v = raw.strip()
+        return Parsed(v) if v in values else None
+    if t == "month" and (type(raw) is float or type(raw) is int) and float(raw).is_integer() and 1 <= raw <= 12:
+        return Parsed(int(raw))
+    return None
 
 
 def _check_limits(ctx: _Ctx, raw: Any) -> None:

@@ -10,6 +10,7 @@ a message naming the file and the key path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -85,6 +86,11 @@ class ListDef:
     values: tuple[str, ...]
     parent: str | None = None
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def value_set(self) -> frozenset[str]:
+        """The values as a set, for fast membership tests."""
+        return frozenset(self.values)
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,12 @@ class Layout:
 
     def formula_fields(self, sheet_key: str) -> set[str]:
         """Keys of a sheet's fields that the workbook's own formulas read (any sheet's formulas)."""
+        cache = self.__dict__.setdefault("_formula_fields_cache", {})  # frozen, so computed once per layout
+        if sheet_key not in cache:
+            cache[sheet_key] = self._formula_fields(sheet_key)
+        return cache[sheet_key]
+
+    def _formula_fields(self, sheet_key: str) -> set[str]:
         keys = set(self.sheet(sheet_key).formula_fields())
         prefix = sheet_key + "."
         for s in self.sheets:

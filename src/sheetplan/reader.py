@@ -10,6 +10,7 @@ finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import zipfile
@@ -80,6 +81,7 @@ class WorkbookData:
     info_sheet: str | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     report: Report = field(default_factory=Report)
+    sheet_parts: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -109,9 +111,17 @@ class WorkbookData:
 
 def norm_label(text: Any) -> str:
     """A header label compared loosely: width-folded, without spaces or line breaks."""
-    if not isinstance(text, str):
+    if type(text) is not str:
         return ""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    return _norm_label(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _norm_label(text: str) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text))
+
+
+_SPACES = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- raw access
@@ -182,47 +192,55 @@ def _col_index(letters: bytes) -> int:
     return n
 
 
-def sheet_extents(path: Path) -> dict[str, tuple[int, int]]:
-    """Sheet name → (last row, last column) of the cells it really holds, streamed from the zip."""
+# A reference in column DA or beyond, or in row 50,000 or beyond: only then is a
+# sheet measured cell by cell (104 columns × 49,999 rows stays under MAX_AREA).
+_FAR_REF = re.compile(rb'r="(?:[A-Z]{3,}\d|[D-Z][A-Z]\d|[A-Z]{1,2}(?:\d{6,}|[5-9]\d{4})")')  # literal prefix: fast search
+
+
+def sheet_extents(path: Path, zf: zipfile.ZipFile | None = None) -> dict[str, tuple[int, int]]:
+    """Sheet name → (last row, last column) of the sheets that reach far; near sheets are left out."""
+    if zf is None:
+        try:
+            with zipfile.ZipFile(path) as own:
+                return sheet_extents(path, own)
+        except (zipfile.BadZipFile, OSError):
+            return {}
     out: dict[str, tuple[int, int]] = {}
     try:
-        with zipfile.ZipFile(path) as zf:
-            for name, part in _sheet_parts(zf).items():
-                max_row = max_col = 0
-                tail = b""
-                try:
-                    fh = zf.open(part)
-                except KeyError:
-                    continue
-                with fh:
-                    while chunk := fh.read(1 << 20):
-                        buf = tail + chunk
-                        for m in _REF_RE.finditer(buf):
-                            max_col = max(max_col, _col_index(m.group(1)))
-                            max_row = max(max_row, int(m.group(2)))
-                        tail = buf[-200:]
-                out[name] = (max_row, max_col)
-    except (zipfile.BadZipFile, OSError, KeyError, ElementTree.ParseError):
+        parts = _sheet_parts(zf)
+    except (KeyError, ElementTree.ParseError):
         return out
+    for name, part in parts.items():
+        try:
+            with zf.open(part) as fh:
+                xml = fh.read()
+        except (KeyError, zipfile.BadZipFile, OSError):
+            continue
+        if not _FAR_REF.search(xml):
+            continue
+        max_row = max_col = 0
+        for m in _REF_RE.finditer(xml):
+            max_col = max(max_col, _col_index(m.group(1)))
+            max_row = max(max_row, int(m.group(2)))
+        out[name] = (max_row, max_col)
     return out
 
 
-_CELL_RE = re.compile(r"<(?:\w+:)?c\s[^>]*?\br=\"([A-Z]+)(\d+)\"[^>]*?(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 
-
-def formula_cells(path: Path, sheet_name: str, column: int) -> set[int] | None:
+def formula_cells(path: Path, sheet_name: str, column: int, parts: dict[str, str] | None = None) -> set[int] | None:
     """1-based rows of ``column`` that hold a formula, or None when unknown (not xlsx)."""
     letter = col_letter(column)
     try:
         with zipfile.ZipFile(path) as zf:
-            part = _sheet_parts(zf).get(sheet_name)
+            part = (parts if parts is not None else _sheet_parts(zf)).get(sheet_name)
             if part is None:
                 return None
             xml = zf.read(part).decode("utf-8", errors="replace")
     except (KeyError, zipfile.BadZipFile, OSError, ElementTree.ParseError):
         return None
-    return {int(m.group(2)) for m in _CELL_RE.finditer(xml) if m.group(1) == letter and "<f" in (m.group(3) or "")
-            and re.search(r"<(?:\w+:)?f[\s>/]", m.group(3) or "")}
+    # <f> comes first inside <c> (CT_Cell), so a formula cell of the column is exactly this:
+    pattern = re.compile(rf'<(?:\w+:)?c\s[^>]*?\br="{letter}(\d+)"[^>]*?>\s*<(?:\w+:)?f[\s>/]')
+    return {int(m.group(1)) for m in pattern.finditer(xml)}
 
 
 # --------------------------------------------------------------------------- reading
@@ -241,8 +259,18 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
         data.report.add(sniffed.problem)
     if sniffed.kind is None:
         return data
+    extents = None
+    if sniffed.kind in ("xlsx", "xlsm"):
+        # One look inside the zip for what values do not tell: the identity, where the sheets are, how far they reach.
+        try:
+            with zipfile.ZipFile(p) as zf:
+                data.identity = identity_from_properties(zf)
+                data.sheet_parts = _sheet_parts(zf)
+                extents = sheet_extents(p, zf)
+        except (zipfile.BadZipFile, ElementTree.ParseError, OSError, KeyError):
+            pass
     try:
-        book = _Book(p, sheet_extents(p) if sniffed.kind in ("xlsx", "xlsm") else None)
+        book = _Book(p, extents)
     except Exception as exc:  # calamine raises its own error types for broken content
         data.add("unreadable_file", f"文件 {data.display} 无法读取：{_reason(exc)}。请在 Excel 或 WPS 中打开后另存为 .xlsx。",
                  f"The file {data.display} cannot be read: {_reason(exc)}. Open it in Excel or WPS and save it as .xlsx.")
@@ -264,12 +292,6 @@ def _reason(exc: Exception) -> str:
 
 def _read(data: WorkbookData, book: _Book, kind: str) -> None:
     layout = data.layout
-    if kind in ("xlsx", "xlsm"):
-        try:
-            with zipfile.ZipFile(data.path) as zf:
-                data.identity = identity_from_properties(zf)
-        except (zipfile.BadZipFile, ElementTree.ParseError, OSError):
-            data.identity = {}
     if not data.identity and META_SHEET in book.names:
         rows = book.rows(META_SHEET)
         data.identity = {str(r[0]): show(r[1]) for r in rows[1:] if len(r) > 1 and r[0]}
@@ -440,6 +462,8 @@ def _guard_length(data: WorkbookData, raw: Any, sheet: str, cell: str, row: int,
 
 def _report_findings(data: WorkbookData, parsed: Any, raw: Any, sheet_name: str, cell: str, row: int,
                      f: Any, table: str) -> None:
+    if not parsed.findings and not (parsed.blank and f.required):
+        return
     value = show(raw) if raw is not None else None
     if isinstance(value, str) and len(value) > 200:
         value = value[:200] + "…"
@@ -489,19 +513,29 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     formulas = [f for f in sheet.fields if f.type == "formula" and f.key in table.columns]
     formula_keys = data.layout.formula_fields(sheet.key)
     year = data.year
+    layout = data.layout
+    # Per column, once: (field, column index, column letters, used by formulas?)
+    plan = [(f, table.columns[f.key], col_letter(table.columns[f.key]), f.key in formula_keys) for f in inputs]
+    cols = [c for _, c, _, _ in plan]
     for r in range(header + 1, len(rows)):
-        raw = {f.key: _cell(rows, r, table.columns[f.key]) for f in inputs}
-        if all(is_blank(v) for v in raw.values()):
+        line = rows[r]
+        width = len(line)
+        values = [line[c] if c < width else "" for c in cols]
+        if all(v == "" or v is None or (type(v) is str and not v.strip()) for v in values):
             continue
-        rec = Record(r + 1, {}, raw, {})
-        for f in inputs:
-            c = table.columns[f.key]
-            cell = a1(r, c)
+        rec = Record(r + 1, {}, {}, {})
+        row_no = str(r + 1)
+        for (f, _c, letters, in_formulas), v in zip(plan, values, strict=True):
+            raw = None if v == "" else v
+            cell = letters + row_no
+            rec.raw[f.key] = raw
             rec.cells[f.key] = cell
-            _guard_length(data, raw[f.key], name, cell, r + 1, f.key, sheet.key)
-            parsed = parse(f, raw[f.key], year, data.layout, f.key in formula_keys)
+            if type(raw) is str and len(raw) > MAX_CELL_CHARS:
+                _guard_length(data, raw, name, cell, r + 1, f.key, sheet.key)
+            parsed = parse(f, raw, year, layout, in_formulas)
             rec.values[f.key] = parsed.value
-            _report_findings(data, parsed, raw[f.key], name, cell, r + 1, f, sheet.key)
+            if parsed.findings or parsed.blank and f.required:
+                _report_findings(data, parsed, raw, name, cell, r + 1, f, sheet.key)
         for f in formulas:
             c = table.columns[f.key]
             rec.cells[f.key] = a1(r, c)
@@ -540,7 +574,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
-    with_formula = formula_cells(data.path, table.sheet_name, col) if data.kind in ("xlsx", "xlsm") else None  # type: ignore[arg-type]
+    with_formula = formula_cells(data.path, table.sheet_name, col, data.sheet_parts) if data.kind in ("xlsx", "xlsm") else None  # type: ignore[arg-type]
     sheet_total = _spreadsheet_number(opening_raw)
     true_total = float(opening_parsed)
     for rec in table.records:

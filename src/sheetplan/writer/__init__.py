@@ -4,6 +4,6 @@
 district roll-up of a merge.
 """
 
-from .template import Org, TemplateError, display_width, summary_cells, title_text, write_template
+from .template import Filled, Org, TemplateError, display_width, summary_cells, title_text, write_template
 
-__all__ = ["Org", "TemplateError", "display_width", "summary_cells", "title_text", "write_template"]
+__all__ = ["Filled", "Org", "TemplateError", "display_width", "summary_cells", "title_text", "write_template"]

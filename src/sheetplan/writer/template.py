@@ -8,6 +8,7 @@ byte-identical file (fixed document dates; xlsxwriter fixes zip times).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -197,11 +198,25 @@ def resolve_formula(template: str, layout: Layout, sheet: Sheet, lang: str,
 # ----------------------------------------------------------------------------- the workbook
 
 
+@dataclass
+class Filled:
+    """Values to write into the input cells (for sample and benchmark workbooks).
+
+    ``rows[table]`` is a list of data rows (field key → value; ``None`` for a
+    blank row); ``info`` overrides 基本信息 values.
+    """
+
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    rows: dict[str, list[dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
+
+
 class _Builder:
-    def __init__(self, layout: Layout, org: Org, lang: str, target: str | Path | IO[bytes]) -> None:
+    def __init__(self, layout: Layout, org: Org, lang: str, target: str | Path | IO[bytes],
+                 filled: Filled | None = None) -> None:
         self.layout = layout
         self.org = org
         self.lang = lang
+        self.filled = filled or Filled()
         self.wb = xlsxwriter.Workbook(
             target,
             {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
@@ -488,12 +503,11 @@ class _Builder:
             ws.write_string(r, FORM_LABEL_COL, f.label[lang], label_fmt)
             cell_fmt = self.fmt(locked=False, num_format=NUMBER_FORMATS[f.type], border=1, align="left")
             value = prefill.get(f.prefill) if f.prefill else None  # type: ignore[arg-type]
-            if isinstance(value, int):
-                ws.write_number(r, FORM_VALUE_COL, value, cell_fmt)
-            elif isinstance(value, str):
-                ws.write_string(r, FORM_VALUE_COL, value, cell_fmt)
-            else:
+            value = self.filled.info.get(f.key, value)
+            if value is None:
                 ws.write_blank(r, FORM_VALUE_COL, None, cell_fmt)
+            else:
+                self.value(ws, r, FORM_VALUE_COL, value, cell_fmt)
             ws.write_string(r, FORM_HELP_COL, describe_field(f, self.layout, self.org.year, lang), help_fmt)
             self.validation(ws, r, r, FORM_VALUE_COL, f, sheet)
         last = form_row_of(sheet, sheet.fields[-1].key)
@@ -517,12 +531,30 @@ class _Builder:
                 self.formula_column(ws, sheet, c, f)
             else:
                 self.validation(ws, first, last, c, f, sheet)
+        for i, row in enumerate(self.filled.rows.get(sheet.key, [])):
+            for c, f in enumerate(sheet.fields):
+                v = (row or {}).get(f.key)
+                if v is not None and f.type != "formula":
+                    self.value(ws, FIRST_DATA_ROW + i, c, v, self.input_fmt(f))
         ws.freeze_panes(HEADER_ROW + 1, 0)
         ws.autofilter(HEADER_ROW, 0, last, ncols - 1)
         self.summary(ws, sheet)
         self.protect(ws)
         self.page(ws, last, ncols - 1)
         ws.hide_gridlines(0)  # print the grid too: the table is often printed
+
+    def value(self, ws: Worksheet, row: int, col: int, v: Any, fmt: Any) -> None:
+        """One typed value; text always as text, never as a formula."""
+        if isinstance(v, bool):
+            ws.write_boolean(row, col, v, fmt)
+        elif isinstance(v, (int, float)):
+            ws.write_number(row, col, v, fmt)
+        elif isinstance(v, dt.datetime):
+            ws.write_datetime(row, col, v, fmt)
+        elif isinstance(v, dt.date):
+            ws.write_datetime(row, col, dt.datetime(v.year, v.month, v.day), fmt)
+        else:
+            ws.write_string(row, col, str(v), fmt)
 
     def formula_column(self, ws: Worksheet, sheet: Sheet, col: int, f: Field) -> None:
         rb = f.formula["running_balance"]  # type: ignore[index]
@@ -572,6 +604,10 @@ class _Builder:
                 ws.write_formula(c.row, c.col, "=" + formula, fmt, "" if c.format == "percent" else 0)
 
 
-def write_template(layout: Layout, org: Org, target: str | Path | IO[bytes], lang: str = "zh") -> None:
-    """Write the annual workbook for ``org`` to ``target`` (a path or a binary file object)."""
-    _Builder(layout, org, lang, target).build()
+def write_template(layout: Layout, org: Org, target: str | Path | IO[bytes], lang: str = "zh",
+                   filled: Filled | None = None) -> None:
+    """Write the annual workbook for ``org`` to ``target`` (a path or a binary file object).
+
+    ``filled`` pre-fills input cells (sample and benchmark data); templates leave it out.
+    """
+    _Builder(layout, org, lang, target, filled).build()
