@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import shutil
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -251,3 +252,88 @@ def test_python_api(layout):
     assert ledger["org_code"].nunique() == 6
     assert result.problems_frame.shape[0] == len(result.problems)
     assert set(result.submissions["status"]) == {"已提交", "已被替代", "无法读取"}
+
+
+def test_same_person_entered_by_two_schools_is_a_warning(tmp_path, layout):
+    import io
+
+    from corpus import filled_bytes
+    from sheetplan.geometry import data_cell, form_cell
+
+    entries, info = layout.sheet("entries"), layout.sheet("info")
+    for code in ("S1", "S2"):
+        wb = openpyxl.load_workbook(io.BytesIO(filled_bytes()))
+        wb[info.name["zh"]][form_cell(info, "org_code")] = code
+        for p in wb.custom_doc_props.props:
+            if p.name == "sheetplan.org_code":
+                p.value = code
+        ws = wb[entries.name["zh"]]
+        for field, value in (("event", "跳绳"), ("name", "陈明"), ("gender", "男"), ("phone", "13812345678")):
+            ws[data_cell(entries, field, 0)] = value
+        wb.save(tmp_path / f"{code}.xlsx")
+    result = merge([tmp_path], jobs=1)
+    dup = [p for p in result.problems if p.code == "duplicate_across_schools"]
+    assert len(dup) == 1 and dup[0].severity == "warning" and dup[0].file == "S2.xlsx"
+    assert dup[0].cell == "C3" and "S1" in dup[0].message_zh
+    assert result.counts["entries"]["merged"] == 2  # a warning keeps the row
+
+
+def test_a_file_that_takes_too_long_is_given_up(tmp_path, monkeypatch, layout):
+    import time as _time
+
+    import sheetplan.check as check_mod
+    from sheetplan.merge import read_one
+
+    def slow(*args, **kwargs):
+        _time.sleep(5)
+
+    monkeypatch.setattr(check_mod, "check_file", slow)
+    good = next((SUBMITTED / "城区片").glob("XQ001_*.xlsx"))
+    start = _time.monotonic()
+    res = read_one((str(good), good.name), layout, timeout=1)
+    assert _time.monotonic() - start < 3
+    assert res.status == "unreadable" and [p.code for p in res.problems] == ["timeout"]
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1+1", "-1+1", "@SUM(1)", "\t=1", "\r=1"])
+def test_no_school_text_becomes_a_formula(tmp_path, layout, text):
+    import io
+
+    from corpus import filled_bytes
+    from sheetplan.geometry import data_cell
+
+    ledger = layout.sheet("ledger")
+    wb = openpyxl.load_workbook(io.BytesIO(filled_bytes()))
+    cell = wb[ledger.name["zh"]][data_cell(ledger, "note", 0)]
+    cell.value, cell.data_type = text, "s"
+    wb.save(tmp_path / "in.xlsx")
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(tmp_path / "in.xlsx"), "-o", str(out))
+    assert r.exit_code in (0, 1), r.output
+    ws = openpyxl.load_workbook(out)["经费台账"]
+    head = [c.value for c in ws[1]]
+    note = ws.cell(2, head.index("备注") + 1)
+    assert note.data_type == "s" and note.value == text.strip()  # surrounding whitespace is not data
+    with zipfile.ZipFile(out) as z:
+        assert all("<f>1+1" not in z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+
+
+def test_killed_merge_leaves_old_or_complete_output(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time as _time
+
+    out = tmp_path / "d.xlsx"
+    out.write_bytes(b"old output")
+    for delay in (0.4, 0.8, 1.2):
+        proc = subprocess.Popen([sys.executable, "-m", "sheetplan.cli", "merge", str(SUBMITTED), "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        data = out.read_bytes()
+        if data != b"old output":
+            assert zipfile.is_zipfile(out) and "汇总" in openpyxl.load_workbook(out).sheetnames
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "d.xlsx"]
+    assert all(n.startswith(".~sheetplan-") for n in leftovers)  # a killed process cannot clean up; never under the real name
