@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,78 @@ def _fast(f: Field, raw: Any, year: int | None, layout: Layout) -> Parsed | None
     if t == "month" and (type(raw) is float or type(raw) is int) and float(raw).is_integer() and 1 <= raw <= 12:
         return Parsed(int(raw))
     return None
+
+
+SLOW = object()  # "take the full path": the value needs a finding, or is not a plain case
+
+
+def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], Any]:
+    """A function for the plain cases of one column: value, or :data:`SLOW` for everything else.
+
+    Built once per column of a table, so that the bulk of a district's cells
+    cost one small call each; anything unusual goes to :func:`parse`.
+    """
+    t = f.type
+    if t in ("text", "code") and f.pattern is None:
+        limit = f.max_length or 10**9
+
+        def text(raw: Any) -> Any:
+            if type(raw) is str:
+                v = raw.strip()
+                if v and len(v) <= limit:
+                    return v
+            return SLOW
+        return text
+    if t in ("money", "int"):
+        lo = f.min if f.min is not None else (0 if t == "money" and not f.allow_negative else -math.inf)
+        hi = f.max if f.max is not None else math.inf
+
+        def number(raw: Any) -> Any:
+            tr = type(raw)
+            if (tr is float or tr is int) and lo <= raw <= hi:
+                if t == "money":
+                    r = round(raw + 0.0, 2)
+                    return r if abs(r - raw) < 1e-9 else SLOW
+                return int(raw) if raw == int(raw) else SLOW
+            return SLOW
+        return number
+    if t == "date":
+        if f.within == "any" or year is None:
+            start, end = dt.date.min, dt.date.max
+        else:
+            start = dt.date(year, 1, 1)
+            end = dt.date(year + 1, 1, 31) if f.within == "year_plus_january" else dt.date(year, 12, 31)
+
+        def date(raw: Any) -> Any:
+            tr = type(raw)
+            if tr is dt.date:
+                return raw if start <= raw <= end else SLOW
+            if tr is dt.datetime:
+                d = raw.date()
+                return d if start <= d <= end else SLOW
+            return SLOW
+        return date
+    if t == "list":
+        values = layout.lists[f.list].value_set  # type: ignore[index]
+
+        def choice(raw: Any) -> Any:
+            if type(raw) is str:
+                v = raw.strip()
+                if v in values:
+                    return v
+            return SLOW
+        return choice
+    if t == "month":
+        def month(raw: Any) -> Any:
+            tr = type(raw)
+            if (tr is float or tr is int) and raw in _MONTHS:
+                return int(raw)
+            return SLOW
+        return month
+    return lambda raw: SLOW
+
+
+_MONTHS = frozenset(range(1, 13))
 
 
 def _check_limits(ctx: _Ctx, raw: Any) -> None:

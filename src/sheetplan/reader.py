@@ -20,7 +20,7 @@ from typing import Any
 
 from defusedxml import ElementTree
 
-from .fieldtypes import is_blank, parse, show
+from .fieldtypes import SLOW, fast_parser, is_blank, parse, show
 from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
 from .identity import identity_from_properties
 from .layout import Layout, Sheet
@@ -81,7 +81,7 @@ class WorkbookData:
     info_sheet: str | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     report: Report = field(default_factory=Report)
-    sheet_parts: dict[str, str] | None = field(default=None, repr=False)
+    sheet_xml: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -197,25 +197,21 @@ def _col_index(letters: bytes) -> int:
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{3,}\d|[D-Z][A-Z]\d|[A-Z]{1,2}(?:\d{6,}|[5-9]\d{4})")')  # literal prefix: fast search
 
 
-def sheet_extents(path: Path, zf: zipfile.ZipFile | None = None) -> dict[str, tuple[int, int]]:
-    """Sheet name → (last row, last column) of the sheets that reach far; near sheets are left out."""
-    if zf is None:
-        try:
-            with zipfile.ZipFile(path) as own:
-                return sheet_extents(path, own)
-        except (zipfile.BadZipFile, OSError):
-            return {}
-    out: dict[str, tuple[int, int]] = {}
-    try:
-        parts = _sheet_parts(zf)
-    except (KeyError, ElementTree.ParseError):
-        return out
+def sheet_xml(zf: zipfile.ZipFile, parts: dict[str, str]) -> dict[str, bytes]:
+    """The XML of every worksheet (sniffing already bounded its size and ratio)."""
+    out = {}
     for name, part in parts.items():
         try:
-            with zf.open(part) as fh:
-                xml = fh.read()
+            out[name] = zf.read(part)
         except (KeyError, zipfile.BadZipFile, OSError):
             continue
+    return out
+
+
+def sheet_extents(xmls: dict[str, bytes]) -> dict[str, tuple[int, int]]:
+    """Sheet name → (last row, last column) of the sheets that reach far; near sheets are left out."""
+    out: dict[str, tuple[int, int]] = {}
+    for name, xml in xmls.items():
         if not _FAR_REF.search(xml):
             continue
         max_row = max_col = 0
@@ -226,20 +222,12 @@ def sheet_extents(path: Path, zf: zipfile.ZipFile | None = None) -> dict[str, tu
     return out
 
 
-
-def formula_cells(path: Path, sheet_name: str, column: int, parts: dict[str, str] | None = None) -> set[int] | None:
-    """1-based rows of ``column`` that hold a formula, or None when unknown (not xlsx)."""
-    letter = col_letter(column)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            part = (parts if parts is not None else _sheet_parts(zf)).get(sheet_name)
-            if part is None:
-                return None
-            xml = zf.read(part).decode("utf-8", errors="replace")
-    except (KeyError, zipfile.BadZipFile, OSError, ElementTree.ParseError):
+def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
+    """1-based rows of ``column`` that hold a formula, or None when unknown (not an xlsx sheet)."""
+    if xml is None:
         return None
     # <f> comes first inside <c> (CT_Cell), so a formula cell of the column is exactly this:
-    pattern = re.compile(rf'<(?:\w+:)?c\s[^>]*?\br="{letter}(\d+)"[^>]*?>\s*<(?:\w+:)?f[\s>/]')
+    pattern = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="' + col_letter(column).encode() + rb'(\d+)"[^>]*?>\s*<(?:\w+:)?f[\s>/]')
     return {int(m.group(1)) for m in pattern.finditer(xml)}
 
 
@@ -265,8 +253,8 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
         try:
             with zipfile.ZipFile(p) as zf:
                 data.identity = identity_from_properties(zf)
-                data.sheet_parts = _sheet_parts(zf)
-                extents = sheet_extents(p, zf)
+                data.sheet_xml = sheet_xml(zf, _sheet_parts(zf))
+                extents = sheet_extents(data.sheet_xml)
         except (zipfile.BadZipFile, ElementTree.ParseError, OSError, KeyError):
             pass
     try:
@@ -278,6 +266,7 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
     data.kind = sniffed.kind
     try:
         _read(data, book, sniffed.kind)
+        data.sheet_xml = {}  # only needed while reading
     except Exception as exc:  # a value calamine cannot decode mid-sheet must not stop a merge
         data.kind = None
         data.add("unreadable_file", f"文件 {data.display} 读取中断：{_reason(exc)}。",
@@ -515,8 +504,9 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     year = data.year
     layout = data.layout
     # Per column, once: (field, column index, column letters, used by formulas?)
-    plan = [(f, table.columns[f.key], col_letter(table.columns[f.key]), f.key in formula_keys) for f in inputs]
-    cols = [c for _, c, _, _ in plan]
+    plan = [(f, col_letter(table.columns[f.key]), f.key in formula_keys, fast_parser(f, year, layout),
+             f.default if f.default is not None else (SLOW if f.required else None)) for f in inputs]
+    cols = [table.columns[f.key] for f in inputs]
     for r in range(header + 1, len(rows)):
         line = rows[r]
         width = len(line)
@@ -525,15 +515,20 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
             continue
         rec = Record(r + 1, {}, {}, {})
         row_no = str(r + 1)
-        for (f, _c, letters, in_formulas), v in zip(plan, values, strict=True):
+        for (f, letters, in_formulas, fast, if_blank), v in zip(plan, values, strict=True):
+            key = f.key
             raw = None if v == "" else v
+            rec.raw[key] = raw
+            rec.cells[key] = letters + row_no
+            value = if_blank if raw is None else fast(raw)
+            if value is not SLOW:
+                rec.values[key] = value
+                continue
             cell = letters + row_no
-            rec.raw[f.key] = raw
-            rec.cells[f.key] = cell
             if type(raw) is str and len(raw) > MAX_CELL_CHARS:
-                _guard_length(data, raw, name, cell, r + 1, f.key, sheet.key)
+                _guard_length(data, raw, name, cell, r + 1, key, sheet.key)
             parsed = parse(f, raw, year, layout, in_formulas)
-            rec.values[f.key] = parsed.value
+            rec.values[key] = parsed.value
             if parsed.findings or parsed.blank and f.required:
                 _report_findings(data, parsed, raw, name, cell, r + 1, f, sheet.key)
         for f in formulas:
@@ -574,7 +569,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
-    with_formula = formula_cells(data.path, table.sheet_name, col, data.sheet_parts) if data.kind in ("xlsx", "xlsm") else None  # type: ignore[arg-type]
+    with_formula = formula_cells(data.sheet_xml.get(table.sheet_name or ""), col)
     sheet_total = _spreadsheet_number(opening_raw)
     true_total = float(opening_parsed)
     for rec in table.records:

@@ -26,6 +26,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 SAVE_AS_ZH = "请在 Excel 或 WPS 中打开后另存为 .xlsx 工作簿再报送。"
 SAVE_AS_EN = "Open it in Excel or WPS and save it as an .xlsx workbook."
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
+_ROOT = re.compile(rb"<[A-Za-z_]")
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,15 @@ def _zip(p: Path, name: str) -> Sniffed:
             if i.filename.lower().endswith((".xml", ".rels", ".vml")):
                 try:
                     with zf.open(i) as part:
-                        prolog = part.read(PROLOG_BYTES)
+                        prolog = part.read(2048)
+                        # A DTD can only stand before the root element: read further only while none started.
+                        if not _ROOT.search(prolog):
+                            prolog += part.read(PROLOG_BYTES)
                 except Exception:  # BadZipFile, zlib.error, EOFError, NotImplementedError …: all mean damaged
                     return _bad("unreadable_file", f"文件 {name} 已损坏（部件 {i.filename} 无法解压）。{SAVE_AS_ZH}",
                                 f"The file {name} is damaged (part {i.filename} cannot be decompressed). {SAVE_AS_EN}", name)
-                if _DTD.search(prolog):
+                root = _ROOT.search(prolog)
+                if _DTD.search(prolog, 0, root.start() if root else len(prolog)):
                     return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 声明了 DTD/实体（XML 炸弹或外部实体），为安全起见未读取。",
                                 f"Part {i.filename} of {name} declares a DTD or entities (XML bomb or external entity); not read, for safety.", name)
     if kind == "xlsm":
