@@ -39,7 +39,7 @@ for f in files:
 if mode == "read":
     sys.exit(0)
 combined = {name: pd.concat(dfs, ignore_index=True) for name, dfs in frames.items()}
-with pd.ExcelWriter(sys.argv[2], engine="openpyxl") as w:
+with pd.ExcelWriter(sys.argv[2]) as w:  # pandas picks its default engine, as an analyst would
     for name, df in combined.items():
         df.to_excel(w, sheet_name=name[:31], index=False)
 '''
