@@ -13,10 +13,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+import pickle
+import shutil
 import signal
+import tempfile
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,9 +62,12 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
     status: str = "submitted"
     seconds: float = 0.0
+    n_rows: dict[str, int] = field(default_factory=dict)  # accepted rows per table (kept when rows are spilled)
+    figures: dict[str, float | None] = field(default_factory=dict)  # this school's 汇总 figures
+    breakdowns: list[list[float]] = field(default_factory=list)  # this school's 分项统计 rows
 
     def read_count(self, table: str) -> int:
-        return len(self.rows.get(table, ())) + len(self.rejected.get(table, ()))
+        return self.n_rows.get(table, 0) + len(self.rejected.get(table, ()))
 
 
 def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
@@ -171,27 +178,98 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
             else:
                 accepted.append((*(rec.values.get(k) for k in keys), rec.row))
         res.rows[key] = accepted
+        res.n_rows[key] = len(accepted)
         res.rejected[key] = rejected
+    res.figures, res.breakdowns = file_figures(lay, res)
     return res
 
 
+class RowStore:
+    """Merged rows of one table, spilled to a temporary file as files are read.
+
+    Memory then grows with the files' metadata and problems, not with their
+    rows. Rows are kept per source file, so that a file found superseded only
+    at the end is simply skipped when the rows are read back.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self._fh = tempfile.NamedTemporaryFile(prefix="rows-", suffix=".pickle", dir=folder, delete=False)  # noqa: SIM115
+        self.path = self._fh.name
+        self._counts: list[tuple[str, int]] = []
+        self._accepted: set[str] | None = None
+
+    def add(self, source: str, rows: list[tuple]) -> None:
+        pickle.dump((source, rows), self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._counts.append((source, len(rows)))
+
+    def seal(self, accepted: set[str]) -> None:
+        """No more rows; from now on only rows of ``accepted`` files are seen."""
+        if not self._fh.closed:
+            self._fh.close()
+        self._accepted = accepted
+
+    def __len__(self) -> int:
+        return sum(n for s, n in self._counts if self._accepted is None or s in self._accepted)
+
+    def __iter__(self) -> Iterator[tuple]:
+        if not self._fh.closed:
+            self._fh.flush()
+        with open(self.path, "rb") as fh:
+            for _ in self._counts:
+                source, rows = pickle.load(fh)  # noqa: S301 - our own temporary file
+                if self._accepted is None or source in self._accepted:
+                    yield from rows
+
+
+class Spill:
+    """One :class:`RowStore` per table, in a temporary folder removed with the object."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.folder = tempfile.mkdtemp(prefix="sheetplan-merge-")
+        self.stores = {t.key: RowStore(self.folder) for t in layout.tables}
+        self._cleanup = weakref.finalize(self, Spill._remove, self.folder, list(self.stores.values()))
+
+    @staticmethod
+    def _remove(folder: str, stores: list[RowStore]) -> None:
+        for store in stores:
+            store.seal(set())
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the temporary files now (also done when the object is collected)."""
+        self._cleanup()
+
+    def take(self, r: FileResult) -> None:
+        """Move a file's accepted rows into the stores, as merged rows with provenance."""
+        for key, rows in r.rows.items():
+            self.stores[key].add(r.source_file, [(r.org_code, r.org_name, *row[:-1], r.source_file, row[-1]) for row in rows])
+        r.rows = {}
+
+
 def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> list[FileResult]:
-    """Map :func:`read_one` over files, in parallel processes (default: one per core)."""
+             progress: Callable[[int, int], None] | None = None, spill: Spill | None = None) -> list[FileResult]:
+    """Map :func:`read_one` over files, in parallel processes (default: one per core).
+
+    With ``spill``, each file's rows go to disk as soon as it is read.
+    """
     tasks = [(str(p), s) for p, s in files]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[FileResult] = []
+
+    def collect(r: FileResult) -> None:
+        if spill is not None:
+            spill.take(r)
+        results.append(r)
+        if progress:
+            progress(len(results), len(tasks))
+
     if jobs == 1:
         for t in tasks:
-            results.append(read_one(t, layout))
-            if progress:
-                progress(len(results), len(tasks))
+            collect(read_one(t, layout))
         return results
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(layout,)) as pool:
         for r in pool.map(read_one, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4) or 1))):
-            results.append(r)
-            if progress:
-                progress(len(results), len(tasks))
+            collect(r)
     return results
 
 
@@ -219,10 +297,11 @@ class MergeResult:
     layout: Layout
     files: list[FileResult]
     schools: list[School]
-    rows: dict[str, list[tuple]]  # table → accepted rows: org_code, org_name, field values…, source_file, source_row
+    rows: dict[str, RowStore]  # table → accepted rows: org_code, org_name, field values…, source_file, source_row
     problems: list[Problem]
     raw_rows: dict[tuple[str, str, int], dict[str, Any]]  # (source_file, table, row) → raw row of a rejected row
     counts: dict[str, dict[str, int]]  # table → read / merged / rejected
+    spill: Spill | None = field(default=None, repr=False)
 
     # -- pandas views for analysts
     def table(self, key: str) -> Any:
@@ -231,7 +310,7 @@ class MergeResult:
 
         sheet = self.layout.sheet(key)
         cols = ["org_code", "org_name", *[f.key for f in sheet.fields], "source_file", "source_row"]
-        frame = pd.DataFrame(self.rows.get(key, []), columns=cols)
+        frame = pd.DataFrame(list(self.rows[key]), columns=cols)
         for f in sheet.fields:
             if f.type == "date":
                 frame[f.key] = pd.to_datetime(frame[f.key])
@@ -300,8 +379,13 @@ class MergeResult:
         return 0
 
 
-def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry] | None = None) -> MergeResult:
+def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry] | None = None,
+            spill: Spill | None = None) -> MergeResult:
     """The reduce step: supersession, roster, cross-school rules, row accounting."""
+    if spill is None:
+        spill = Spill(layout)
+        for r in results:
+            spill.take(r)
     by_code: dict[str, list[FileResult]] = defaultdict(list)
     for r in results:
         if r.readable and r.org_code:
@@ -338,50 +422,55 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
         guess = next((c for c in roster_codes if r.source_file.rsplit("/", 1)[-1].startswith(c + "_")), None)
         if guess and schools[guess].status == "missing":
             schools[guess].status, schools[guess].source_file = "unreadable", r.source_file
-    _apply_merge_rules(accepted, layout)
-    rows: dict[str, list[tuple]] = {}
+    accepted_files = {r.source_file for r in accepted}
+    for store in spill.stores.values():
+        store.seal(accepted_files)
+    rows = spill.stores
+    _apply_merge_rules(accepted, layout, rows)
     counts: dict[str, dict[str, int]] = {}
     raw_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     for t in layout.tables:
-        merged = [(r.org_code, r.org_name, *row[:-1], r.source_file, row[-1]) for r in accepted for row in r.rows.get(t.key, [])]
-        rows[t.key] = merged
         rejected = sum(len(r.rejected.get(t.key, ())) for r in accepted)
-        counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(merged), "rejected": rejected}
+        counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(rows[t.key]), "rejected": rejected}
         for r in accepted:
             for row_no, raw in r.rejected.get(t.key, ()):
                 raw_rows[(r.source_file, t.key, row_no)] = raw
     problems = [p for r in results for p in r.problems]
+    tally: dict[tuple[str | None, str], int] = defaultdict(int)
+    for p in problems:
+        tally[(p.file, p.severity)] += 1
     for s in schools.values():
         if s.source_file:
-            ps = [p for p in problems if p.file == s.source_file]
-            s.errors, s.warnings = sum(p.severity == "error" for p in ps), sum(p.severity == "warning" for p in ps)
+            s.errors, s.warnings = tally[(s.source_file, "error")], tally[(s.source_file, "warning")]
     ordered = [schools[e.code] for e in roster or []] + sorted((s for s in schools.values() if not s.on_roster), key=lambda s: s.code)
-    return MergeResult(layout, results, ordered, rows, problems, raw_rows, counts)
+    return MergeResult(layout, results, ordered, rows, problems, raw_rows, counts, spill)
 
 
-def _apply_merge_rules(accepted: list[FileResult], layout: Layout) -> None:
+def _apply_merge_rules(accepted: list[FileResult], layout: Layout, stores: dict[str, RowStore]) -> None:
     """Rules across schools (the same person entered by two schools …), as warnings on later files."""
+    by_file = {r.source_file: r for r in accepted}
     for sheet in layout.tables:
         keys = [f.key for f in sheet.fields]
         for rule in sheet.merge_rules:
             fields = rule.params["fields"]
-            idx = [keys.index(k) for k in fields]
+            idx = [keys.index(k) + 2 for k in fields]  # stored rows start with org_code, org_name
             first: dict[tuple, FileResult] = {}
-            for r in accepted:
-                for row in r.rows.get(sheet.key, []):
-                    k = tuple(row[i] for i in idx)
-                    if any(v is None for v in k):
-                        continue
-                    owner = first.setdefault(k, r)
-                    if owner.org_code != r.org_code:
-                        labels = "+".join(sheet.field(f).label["zh"] for f in fields)
-                        col = r.cells.get(sheet.key, {}).get(fields[0])
-                        what = "、".join(map(str, k))
-                        r.problems.append(problem(
-                            rule.code, f"{labels}“{what}”也由 {owner.org_name}（{owner.org_code}）报名。",
-                            f"'{what}' is also entered by {owner.org_name} ({owner.org_code}).", rule.severity,
-                            file=r.source_file, sheet=r.sheets.get(sheet.key), cell=f"{col}{row[-1]}" if col else None,
-                            row=row[-1], field=fields[0], value=what, table=sheet.key))
+            for row in stores[sheet.key]:
+                r = by_file[row[-2]]
+                k = tuple(row[i] for i in idx)
+                if any(v is None for v in k):
+                    continue
+                owner = first.setdefault(k, r)
+                if owner.org_code == r.org_code:
+                    continue
+                labels = "+".join(sheet.field(f).label["zh"] for f in fields)
+                col = r.cells.get(sheet.key, {}).get(fields[0])
+                what = "、".join(map(str, k))
+                r.problems.append(problem(
+                    rule.code, f"{labels}“{what}”也由 {owner.org_name}（{owner.org_code}）报名。",
+                    f"'{what}' is also entered by {owner.org_name} ({owner.org_code}).", rule.severity,
+                    file=r.source_file, sheet=r.sheets.get(sheet.key), cell=f"{col}{row[-1]}" if col else None,
+                    row=row[-1], field=fields[0], value=what, table=sheet.key))
 
 
 def merge(inputs: Iterable[str | Path], roster: str | Path | None = None, layout: str | Path | Layout = "school",
@@ -392,42 +481,53 @@ def merge(inputs: Iterable[str | Path], roster: str | Path | None = None, layout
     lay = layout if isinstance(layout, Layout) else load_layout(layout)
     entries = read_roster(roster, lay) if roster is not None else None
     files = find_inputs(inputs)
-    results = read_all(files, lay, jobs, progress)
-    return combine(results, lay, entries)
+    spill = Spill(lay)
+    results = read_all(files, lay, jobs, progress, spill)
+    return combine(results, lay, entries, spill)
 
 
 # ----------------------------------------------------------------------------- figures
 
 
-def school_figures(result: MergeResult) -> dict[str, dict[str, float | None]]:
-    """汇总 figures per school code, computed in Python (the formulas' cached values)."""
-    district = result.layout.district
+def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | None], list[list[float]]]:
+    """One school's 汇总 figures and 分项统计 rows, from its accepted rows (computed in the worker)."""
+    district = layout.district
     if district is None:
-        return {}
-    layout = result.layout
-    index = {t.key: {f.key: i + 2 for i, f in enumerate(t.fields)} for t in layout.tables}
-    by_school: dict[str, dict[str, list[tuple]]] = defaultdict(lambda: defaultdict(list))
-    for key, rows in result.rows.items():
-        for row in rows:
-            by_school[row[0]][key].append(row)
-    out: dict[str, dict[str, float | None]] = {}
-    for s in result.schools:
-        vals: dict[str, float | None] = {}
-        mine = by_school.get(s.code, {})
-        for c in district.columns:
-            if c.kind in ("count", "sum"):
-                rows = mine.get(c.table, [])  # type: ignore[arg-type]
-                idx = index[c.table]  # type: ignore[index]
-                sel = [r for r in rows if all(r[idx[k]] == v for k, v in c.where.items())]
-                vals[c.key] = float(len(sel)) if c.kind == "count" else float(sum(r[idx[c.field]] or 0 for r in sel))  # type: ignore[index]
-            elif c.kind == "info":
-                vals[c.key] = s.opening_balance if c.field == "opening_balance" else None
-            elif c.kind == "ratio":
-                vals[c.key] = ratio(vals, c.refs)
-            else:
-                vals[c.key] = sum(vals[r] or 0 for r in c.refs) - sum(vals[r] or 0 for r in c.minus)
-        out[s.code] = vals
-    return out
+        return {}, []
+    index = {t.key: {f.key: i for i, f in enumerate(t.fields)} for t in layout.tables}
+    vals: dict[str, float | None] = {}
+    for c in district.columns:
+        if c.kind in ("count", "sum"):
+            idx = index[c.table]  # type: ignore[index]
+            where = [(idx[k], v) for k, v in c.where.items()]
+            sel = [r for r in res.rows.get(c.table, []) if all(r[i] == v for i, v in where)]  # type: ignore[arg-type]
+            vals[c.key] = float(len(sel)) if c.kind == "count" else float(sum(r[idx[c.field]] or 0 for r in sel))  # type: ignore[index]
+        elif c.kind == "info":
+            vals[c.key] = res.opening_balance if c.field == "opening_balance" else None
+        elif c.kind == "ratio":
+            vals[c.key] = ratio(vals, c.refs)
+        else:
+            vals[c.key] = sum(vals[r] or 0 for r in c.refs) - sum(vals[r] or 0 for r in c.minus)
+    blocks = []
+    for b in district.breakdowns:
+        fields = [f.key for f in layout.sheet(b.table).fields]
+        bi, si = fields.index(b.by), [fields.index(x) for x in b.sum]
+        items = breakdown_items(layout, b.table, b.by)
+        pos = {v: i for i, v in enumerate(items)}
+        block = [0.0] * len(items)
+        for row in res.rows.get(b.table, []):
+            i = pos.get(row[bi])
+            if i is not None:
+                block[i] += sum(row[j] or 0 for j in si) if si else 1
+        blocks.append(block)
+    return vals, blocks
+
+
+def school_figures(result: MergeResult) -> dict[str, dict[str, float | None]]:
+    """汇总 figures per school code (the formulas' cached values): those of the school's accepted file."""
+    by_file = {f.source_file: f for f in result.files}
+    return {s.code: by_file[s.source_file].figures for s in result.schools
+            if s.status == "submitted" and s.source_file in by_file}
 
 
 def ratio(vals: dict[str, float | None], refs: tuple[str, ...]) -> float | None:
@@ -445,20 +545,15 @@ def breakdown_items(layout: Layout, table: str, by: str) -> list[Any]:
 def breakdown_values(result: MergeResult) -> list[dict[str, list[float]]]:
     """Per 分项统计 block: school code → one figure per item."""
     district = result.layout.district
-    out: list[dict[str, list[float]]] = []
     if district is None:
-        return out
-    for b in district.breakdowns:
-        fields = [f.key for f in result.layout.sheet(b.table).fields]
-        bi = fields.index(b.by) + 2
-        si = [fields.index(s) + 2 for s in b.sum]
+        return []
+    by_file = {f.source_file: f for f in result.files}
+    out: list[dict[str, list[float]]] = []
+    for n, b in enumerate(district.breakdowns):
         items = breakdown_items(result.layout, b.table, b.by)
-        pos = {v: i for i, v in enumerate(items)}
-        block: dict[str, list[float]] = {s.code: [0.0] * len(items) for s in result.schools}
-        for row in result.rows.get(b.table, []):
-            i = pos.get(row[bi])
-            if i is None or row[0] not in block:
-                continue
-            block[row[0]][i] += sum(row[j] or 0 for j in si) if si else 1
+        block: dict[str, list[float]] = {}
+        for s in result.schools:
+            f = by_file.get(s.source_file or "")
+            block[s.code] = list(f.breakdowns[n]) if f is not None and s.status == "submitted" and f.breakdowns else [0.0] * len(items)
         out.append(block)
     return out

@@ -9,7 +9,7 @@ from typing import Any
 from .errors import UsageError
 from .files import atomic_output
 from .layout import Layout
-from .merge import MergeResult, combine, find_inputs, read_all
+from .merge import MergeResult, Spill, combine, find_inputs, read_all
 from .roster import read_roster
 
 EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
@@ -70,13 +70,17 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("Reading" if en else "正在读取", total=len(files))
-        results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done))
-    result = combine(results, layout, entries)
+        spill = Spill(layout)
+        results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done), spill=spill)
+    result = combine(results, layout, entries, spill)
     if result.exit_code == 2:
         for p in result.problems:
             echo(f"  {p.file}: {p.message(lang)}")
         raise UsageError(f"{len(files)} 个文件都无法读取，未生成汇总。", f"None of the {len(files)} files could be read; nothing was written.")
-    detail = write_outputs(result, output, export_dir, parquet, lang)
+    try:
+        detail = write_outputs(result, output, export_dir, parquet, lang)
+    finally:
+        spill.close()
     table = Table(title="Rows" if en else "行数核对（读取 = 汇总 + 退回）")
     for h in (("Table", "Read", "Merged", "Rejected") if en else ("表", "读取", "汇总", "退回")):
         table.add_column(h, justify="right" if h not in ("Table", "表") else "left")
