@@ -337,3 +337,17 @@ def test_killed_merge_leaves_old_or_complete_output(tmp_path):
             assert zipfile.is_zipfile(out) and "汇总" in openpyxl.load_workbook(out).sheetnames
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "d.xlsx"]
     assert all(n.startswith(".~sheetplan-") for n in leftovers)  # a killed process cannot clean up; never under the real name
+
+
+def test_parquet_export(tmp_path, layout):
+    import pyarrow.parquet as pq
+
+    r = run("merge", str(SUBMITTED), "--export", str(tmp_path / "exp"), "--format", "parquet")
+    assert r.exit_code == 1, r.output
+    table = pq.read_table(tmp_path / "exp" / "ledger.parquet")
+    csv_rows = list(_csv(tmp_path / "exp" / "ledger.csv"))
+    assert table.num_rows == len(csv_rows) > 50
+    assert table.schema.field("date").type.id == pq.read_schema(tmp_path / "exp" / "ledger.parquet").field("date").type.id
+    assert str(table.schema.field("date").type) == "date32[day]" and str(table.schema.field("income").type) == "double"
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["voucher"] == csv_rows[0]["voucher"] and first["org_code"] == csv_rows[0]["org_code"]

@@ -47,6 +47,38 @@ class _Text:
         return self.fh.write(s.encode("utf-8"))
 
 
+PARQUET_BATCH = 100_000
+
+
+def _write_parquet(path: Path, sheet: Any, rows: Any) -> None:
+    """Stream merged rows into a Parquet file in batches (memory stays flat, whatever the size)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = {"date": pa.date32(), "money": pa.float64(), "formula": pa.float64(), "int": pa.int64(), "month": pa.int64()}
+    fields = [pa.field(f.key, kinds.get(f.type, pa.string())) for f in sheet.fields]
+    fields += [pa.field("org_code", pa.string()), pa.field("org_name", pa.string()),
+               pa.field("source_file", pa.string()), pa.field("source_row", pa.int64())]
+    schema = pa.schema(fields)
+    n = len(sheet.fields)
+
+    def batch(chunk: list[tuple]) -> Any:
+        columns = [[r[2 + i] for r in chunk] for i in range(n)]
+        columns += [[r[0] for r in chunk], [r[1] for r in chunk], [r[-2] for r in chunk], [r[-1] for r in chunk]]
+        return pa.record_batch([pa.array(c, type=f.type) for c, f in zip(columns, fields, strict=True)], schema=schema)
+
+    tmp = path.with_name(f".~{path.name}")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        chunk: list[tuple] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= PARQUET_BATCH:
+                writer.write_batch(batch(chunk))
+                chunk = []
+        writer.write_batch(batch(chunk))  # possibly empty: the file still has its schema
+    tmp.replace(path)
+
+
 def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False) -> list[Path]:
     """Write one CSV per table (field keys + provenance), problems.csv and submissions.csv."""
     out = Path(folder)
@@ -61,7 +93,7 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
         written.append(path)
         if parquet:
             p = out / f"{sheet.key}.parquet"
-            result.table(sheet.key).to_parquet(p, index=False)
+            _write_parquet(p, sheet, result.rows.get(sheet.key, []))
             written.append(p)
     probs = result.problem_records(lang)
     _write_csv(out / "problems.csv", PROBLEM_COLUMNS, ([p[c] for c in PROBLEM_COLUMNS] for p in probs))
