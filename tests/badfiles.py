@@ -126,7 +126,7 @@ def odt(folder: Path, name: str = "文档.ods") -> Path:
     return _write(folder, name, _ods_zip(b"application/vnd.oasis.opendocument.text"))
 
 
-def _ole(names: list[str]) -> bytes:
+def ole_bytes(names: list[str]) -> bytes:
     """OLE magic, a header sector, then one directory sector of 128-byte entries naming ``names``.
 
     Not a complete compound file: enough for a sniffer that looks for stream names.
@@ -140,35 +140,35 @@ def _ole(names: list[str]) -> bytes:
 
 def ole_encrypted(folder: Path, name: str = "加密.xlsx") -> Path:
     """What Excel writes for an .xlsx with a password to open: an OLE file, not a zip."""
-    return _write(folder, name, _ole(["Root Entry", "EncryptionInfo", "EncryptedPackage", "\x06DataSpaces"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "EncryptionInfo", "EncryptedPackage", "\x06DataSpaces"]))
 
 
 def ole_encrypted_package_only(folder: Path, name: str = "加密2.xlsx") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "EncryptedPackage"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "EncryptedPackage"]))
 
 
 def ole_et(folder: Path, name: str = "WPS表格.et") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "Workbook"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "Workbook"]))
 
 
 def ole_ett(folder: Path, name: str = "WPS模板.ett") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "Workbook"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "Workbook"]))
 
 
 def ole_wps_marker(folder: Path, name: str = "WPS另存.xls") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "Workbook", "WpsCustomData"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "Workbook", "WpsCustomData"]))
 
 
 def ole_xls(folder: Path, name: str = "旧版.xls") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "Workbook", "\x05SummaryInformation"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "Workbook", "\x05SummaryInformation"]))
 
 
 def ole_xls_biff5(folder: Path, name: str = "更旧版.xls") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "Book"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "Book"]))
 
 
 def ole_doc(folder: Path, name: str = "文档.xls") -> Path:
-    return _write(folder, name, _ole(["Root Entry", "WordDocument", "1Table"]))
+    return _write(folder, name, ole_bytes(["Root Entry", "WordDocument", "1Table"]))
 
 
 # --------------------------------------------------------------------------- not a workbook

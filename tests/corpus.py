@@ -15,6 +15,7 @@ from pathlib import Path
 
 import openpyxl
 
+import badfiles
 from sheetplan.geometry import data_cell, form_cell
 from sheetplan.layout import load_layout
 from sheetplan.writer import Org, write_template
@@ -114,9 +115,13 @@ def _external_entity(p: Path) -> None:
     p.write_bytes(_rezip(template_bytes(), change))
 
 
-def _ole(names: list[str]) -> bytes:
-    body = b"".join(n.encode("utf-16-le") + b"\0" * 32 for n in names)
-    return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + body + b"\0" * 1024
+def _encrypted(p: Path) -> None:
+    """A filled workbook with a password to open, encrypted the way Excel does (agile encryption in an OLE file)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(filled_bytes())).encrypt("工会2025", out)
+    p.write_bytes(out.getvalue())
 
 
 def _xlsm(p: Path) -> None:
@@ -268,9 +273,9 @@ CASES: list[Case] = [
     Case("html.xlsx", _write(b"<html><body><table><tr><td>1</td></tr></table></body></html>"), 2, ("wrong_format",)),
     Case("xml2003.xlsx", _write(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>'), 2, ("wrong_format",)),
     Case("plain.txt", _write("这是一个说明文件。".encode()), 2, ("wrong_format",)),
-    Case("wps.et", _write(_ole(["Workbook", "WpsCustomData"])), 2, ("wrong_format",)),
-    Case("encrypted.xlsx", _write(_ole(["EncryptionInfo", "EncryptedPackage"])), 2, ("encrypted_file",)),
-    Case("word.doc.xlsx", _write(_ole(["WordDocument", "1Table"])), 2, ("wrong_format",)),
+    Case("wps.et", _write(badfiles.ole_bytes(["Root Entry", "Workbook", "WpsCustomData"])), 2, ("wrong_format",)),
+    Case("encrypted.xlsx", _encrypted, 2, ("encrypted_file",)),
+    Case("word.doc.xlsx", _write(badfiles.ole_bytes(["Root Entry", "WordDocument", "1Table"])), 2, ("wrong_format",)),
     Case("docx.xlsx", _write(_rezip(template_bytes(), lambda n, d: None, {"word/document.xml": b"<w:document/>",
                                                                               "[Content_Types].xml": b"<Types/>"})), 2, ("wrong_format",)),
     Case("no_workbook_part.xlsx", _missing_workbook_part, 2, ("wrong_format",)),

@@ -27,6 +27,7 @@ from sheetplan.sniff import (
     WORKBOOK_SUFFIXES,
     Sniffed,
     is_ignored_name,
+    prolog_verdict,
     sniff,
 )
 
@@ -230,28 +231,24 @@ def test_sniff_accepts_a_str_path(tmp_path):
     assert timed_sniff(str(badfiles.xlsx(tmp_path))) == Sniffed("xlsx")  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------- known gaps (strict: a fix turns them green)
+# --------------------------------------------------------------------------- DTDs hidden from a naive scan
 
 
-@pytest.mark.xfail(strict=True, reason="the prolog scan stops at the first '<letter', even inside a comment before the DTD")
 def test_a_dtd_after_a_comment_holding_a_tag(tmp_path):
     check(timed_sniff(badfiles.dtd_after_comment(tmp_path)), Case(badfiles.dtd_after_comment, None, "unsafe_file"),
           "注释后DTD.xlsx")
 
 
-@pytest.mark.xfail(strict=True, reason="a part whose root element is not within the bounded read is let through")
 def test_a_dtd_after_more_than_64_kib_of_blanks(tmp_path):
     check(timed_sniff(badfiles.dtd_after_padding(tmp_path)), Case(badfiles.dtd_after_padding, None, "unsafe_file"),
           "空白后DTD.xlsx")
 
 
-@pytest.mark.xfail(strict=True, reason="the DTD scan looks at bytes as if UTF-8; a UTF-16 part hides its DTD")
 def test_a_dtd_in_a_utf16_part(tmp_path):
     check(timed_sniff(badfiles.dtd_in_utf16_part(tmp_path)), Case(badfiles.dtd_in_utf16_part, None, "unsafe_file"),
           "UTF16部件.xlsx")
 
 
-@pytest.mark.xfail(strict=True, reason="the 4 KiB head is decoded strictly; a character cut at its end makes CSV unreadable_file")
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
 def test_a_long_csv_is_a_csv_wherever_the_head_cuts_it(tmp_path, encoding):
     for shift in range(4):
@@ -264,3 +261,36 @@ def test_the_bad_files_are_what_they_claim():
     with zipfile.ZipFile(io.BytesIO(badfiles.rezip(badfiles.xlsx_bytes()))) as z:
         assert {"[Content_Types].xml", "xl/workbook.xml"} <= set(z.namelist())
     assert badfiles.BILLION_LAUGHS.count(b"<!ENTITY") == 10
+
+
+def test_a_word_document_that_mentions_book_stays_a_document(tmp_path):
+    # The word may stand anywhere in a document's text; only a directory entry named Book makes a workbook.
+    data = badfiles.ole_bytes(["Root Entry", "WordDocument", "1Table"]) + "Book and Workbook".encode("utf-16-le") * 50
+    path = tmp_path / "书单.xls"
+    path.write_bytes(data)
+    check(timed_sniff(path), CASES["ole_doc"], path.name)
+
+
+def test_a_zip_that_declares_too_many_parts_is_refused_before_its_index_is_read(tmp_path):
+    data = bytearray(badfiles.xlsx_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8:at + 12] = (MAX_ZIP_ENTRIES + 1).to_bytes(2, "little") * 2
+    path = tmp_path / "部件过多.xlsx"
+    path.write_bytes(bytes(data))
+    check(timed_sniff(path), Case(badfiles.xlsx, None, "unsafe_file", ((str(MAX_ZIP_ENTRIES + 1), str(MAX_ZIP_ENTRIES + 1)),)),
+          path.name)
+
+
+@pytest.mark.parametrize(("head", "verdict"), [
+    (b'<?xml version="1.0"?>\n<worksheet/>', "root"),
+    (b"\xef\xbb\xbf<?xml version='1.0'?><!-- <a --><!DOCTYPE x [<!ENTITY a 'b'>]><x/>", "dtd"),
+    (b"<!-- comment --><?pi x?>  <root>", "root"),
+    (b"<!-- never closed " + b"x" * 100, "unknown"),
+    (b" " * 100, "root"),
+    ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x><x/>'.encode("utf-16"), "dtd"),
+    ('<!DOCTYPE x><x/>'.encode("utf-16-be"), "dtd"),
+    ('<x/>'.encode("utf-16-le"), "root"),
+    (b"<\x00\x00\x00!\x00\x00\x00", "unknown"),
+])
+def test_prolog_verdicts(head, verdict):
+    assert prolog_verdict(head) == verdict

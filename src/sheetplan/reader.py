@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 
 from .fieldtypes import SLOW, fast_parser, is_blank, parse, show
 from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
@@ -255,7 +255,7 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
                 data.identity = identity_from_properties(zf)
                 data.sheet_xml = sheet_xml(zf, _sheet_parts(zf))
                 extents = sheet_extents(data.sheet_xml)
-        except (zipfile.BadZipFile, ElementTree.ParseError, OSError, KeyError):
+        except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
             pass
     try:
         book = _Book(p, extents)

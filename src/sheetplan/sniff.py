@@ -7,7 +7,6 @@ for that file. Only a file that passes these guards is handed to a reader.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,7 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 SAVE_AS_ZH = "请在 Excel 或 WPS 中打开后另存为 .xlsx 工作簿再报送。"
 SAVE_AS_EN = "Open it in Excel or WPS and save it as an .xlsx workbook."
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
-_ROOT = re.compile(rb"<[A-Za-z_]")
+_BLANK = " \t\r\n\ufeff"
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,27 @@ def sniff(path: Path | str, display_name: str | None = None) -> Sniffed:
     return _other(p, name)
 
 
+def _declared_entries(p: Path) -> int | None:
+    """Entry count from the end-of-central-directory record, read before :mod:`zipfile` indexes every entry."""
+    with p.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65_557))  # the record (22 bytes) plus the longest zip comment
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 12 > len(tail):
+        return None
+    count = int.from_bytes(tail[at + 10: at + 12], "little")
+    return None if count == 0xFFFF else count  # 0xFFFF: a zip64 count, which zipfile's own index reports
+
+
 def _zip(p: Path, name: str) -> Sniffed:
+    try:
+        declared = _declared_entries(p)
+    except OSError:
+        declared = None
+    if declared is not None and declared > MAX_ZIP_ENTRIES:
+        return _bomb(name, f"含 {declared} 个部件", f"holds {declared} parts")
     try:
         zf = zipfile.ZipFile(p)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -95,21 +113,66 @@ def _zip(p: Path, name: str) -> Sniffed:
             if i.filename.lower().endswith((".xml", ".rels", ".vml")):
                 try:
                     with zf.open(i) as part:
+                        # Almost every part shows its root in the first bytes; read on only while it has not.
                         prolog = part.read(2048)
-                        # A DTD can only stand before the root element: read further only while none started.
-                        if not _ROOT.search(prolog):
-                            prolog += part.read(PROLOG_BYTES)
+                        verdict = prolog_verdict(prolog)
+                        if verdict == "unknown" and len(prolog) == 2048:
+                            prolog += part.read(PROLOG_BYTES - 2048)
+                            verdict = prolog_verdict(prolog)
                 except Exception:  # BadZipFile, zlib.error, EOFError, NotImplementedError …: all mean damaged
                     return _bad("unreadable_file", f"文件 {name} 已损坏（部件 {i.filename} 无法解压）。{SAVE_AS_ZH}",
                                 f"The file {name} is damaged (part {i.filename} cannot be decompressed). {SAVE_AS_EN}", name)
-                root = _ROOT.search(prolog)
-                if _DTD.search(prolog, 0, root.start() if root else len(prolog)):
+                if verdict == "dtd":
                     return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 声明了 DTD/实体（XML 炸弹或外部实体），为安全起见未读取。",
                                 f"Part {i.filename} of {name} declares a DTD or entities (XML bomb or external entity); not read, for safety.", name)
+                if verdict == "unknown":
+                    return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 开头 {PROLOG_BYTES // 1024} KB 内找不到正文，无法确认安全，未读取。{SAVE_AS_ZH}",
+                                f"Part {i.filename} of {name} shows no content within its first {PROLOG_BYTES // 1024} KB, so it cannot be "
+                                f"confirmed safe; not read. {SAVE_AS_EN}", name)
     if kind == "xlsm":
         return Sniffed("xlsm", problem("macros_present", f"文件 {name} 含有宏；宏不会运行，只读取数据。",
                                        f"The file {name} contains macros; they are never run, only the data is read.", file=name))
     return Sniffed(kind)
+
+
+def prolog_verdict(head: bytes) -> str:
+    """``"root"`` when the part's root element starts before any DTD, ``"dtd"`` when a DTD or entity comes first,
+    ``"unknown"`` when neither shows within ``head`` (a part padded to hide what follows is refused, not trusted).
+
+    Walks the prolog the way an XML parser does — declaration, comments, processing instructions, blanks — so a
+    ``<a`` inside a comment is not taken for the root, and decodes UTF-16 parts first. An empty part is ``"root"``:
+    there is nothing to expand, and the reader reports it as damaged.
+    """
+    text = _decode_prolog(head)
+    if text is None:
+        return "unknown"
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in _BLANK:
+            pos += 1
+        if pos >= end:
+            return "root" if not text.strip(_BLANK) else "unknown"
+        if text.startswith("<?", pos):
+            close, closer = text.find("?>", pos + 2), "?>"
+        elif text.startswith("<!--", pos):
+            close, closer = text.find("-->", pos + 4), "-->"
+        elif text.startswith("<!", pos):
+            return "dtd"  # <!DOCTYPE, <!ENTITY or anything else a parser would treat as markup declaration
+        else:
+            return "root"  # the root element, or text that is not XML at all, which the reader reports as damaged
+        if close < 0:
+            return "unknown"
+        pos = close + len(closer)
+
+
+def _decode_prolog(head: bytes) -> str | None:
+    """The part's first bytes as text; UTF-16 with or without BOM is decoded, anything with NULs left is None."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
+        enc = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-16-le" if head[0] == 0x3C else "utf-16-be")
+        text = head[: len(head) // 2 * 2].decode(enc, errors="replace")
+    else:
+        text = head.decode("utf-8", errors="replace")
+    return None if "\x00" in text else text
 
 
 def _bomb(name: str, zh: str, en: str) -> Sniffed:
@@ -136,18 +199,55 @@ def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str | None:
     return None
 
 
+def ole_stream_names(data: bytes) -> set[str]:
+    """Names of the storages and streams in an OLE (compound) file's directory.
+
+    Directory entries are 128 bytes on 128-byte boundaries: a UTF-16 name of up to 31 characters with its
+    terminating NUL, its byte length at offset 64 and its type (1 storage, 2 stream, 5 root) at 66. Checking
+    that shape, instead of looking for the word anywhere, keeps a Word document that mentions “Book” a document.
+    """
+    names: set[str] = set()
+    for at in range(512, len(data) - 127, 128):
+        length = int.from_bytes(data[at + 64: at + 66], "little")
+        if not 2 <= length <= 64 or length % 2 or data[at + 66] not in (1, 2, 5):
+            continue
+        raw = data[at: at + length]
+        if raw[-2:] != b"\0\0":
+            continue
+        try:
+            label = raw[:-2].decode("utf-16-le")
+        except UnicodeDecodeError:
+            continue
+        if label and "\0" not in label:
+            names.add(label)
+    return names
+
+
 def _ole(p: Path, name: str) -> Sniffed:
     data = p.read_bytes()
-    if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
+    streams = ole_stream_names(data)
+    if {"EncryptionInfo", "EncryptedPackage"} & streams:
         return _bad("encrypted_file", f"文件 {name} 设有打开密码，无法读取。请取消密码后另存为 .xlsx 再报送。",
                     f"The file {name} is protected by a password to open; remove the password and save it as .xlsx.", name)
-    if p.suffix.lower() in (".et", ".ett") or "WpsCustomData".encode("utf-16-le") in data:
+    if p.suffix.lower() in (".et", ".ett") or "WpsCustomData" in streams:
         return _bad("wrong_format", f"文件 {name} 是 WPS 表格（.et）格式。{SAVE_AS_ZH}",
                     f"The file {name} is in WPS Spreadsheets (.et) format. {SAVE_AS_EN}", name)
-    if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
+    if {"Workbook", "Book"} & streams:
         return Sniffed("xls")
     return _bad("wrong_format", f"文件 {name} 是旧式 Office 文件但不是工作簿（可能是 Word 文档）。{SAVE_AS_ZH}",
                 f"The file {name} is an old Office file but not a workbook (a Word document?). {SAVE_AS_EN}", name)
+
+
+def _decode_text(head: bytes, complete: bool) -> str | None:
+    """``head`` as UTF-8 or GB18030 text, or None. A head cut from a longer file may end inside a character
+    (up to 3 bytes of UTF-8, 3 of GB18030's 4-byte form): those last bytes are let go, nothing else."""
+    for enc in ("utf-8-sig", "gb18030"):
+        for cut in (0,) if complete else (0, 1, 2, 3):
+            try:
+                return head[: len(head) - cut].decode(enc)
+            except UnicodeDecodeError:
+                continue
+    return None
 
 
 def _other(p: Path, name: str) -> Sniffed:
@@ -163,13 +263,7 @@ def _other(p: Path, name: str) -> Sniffed:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return _bad("wrong_format", f"文件 {name} 其实是 Unicode（UTF-16）文本，只是扩展名改成了 {p.suffix}。{SAVE_AS_ZH}",
                     f"The file {name} is really UTF-16 text with the extension {p.suffix}. {SAVE_AS_EN}", name)
-    text = None
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = head.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
+    text = _decode_text(head, complete=len(head) < 4096)
     if text is not None and "\x00" not in text:
         kind_zh, kind_en = ("CSV 表格文本", "CSV text") if ("," in text or "\t" in text or "，" in text) else ("纯文本", "plain text")
         return _bad("wrong_format", f"文件 {name} 其实是{kind_zh}，只是扩展名改成了 {p.suffix}。{SAVE_AS_ZH}",
