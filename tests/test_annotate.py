@@ -141,3 +141,138 @@ def test_not_an_xlsx(tmp_path):
     bad.write_text("x", encoding="utf-8")
     with pytest.raises(UsageError, match="无法标注"):
         annotate_workbook(bad, tmp_path / "o.xlsx", [])
+
+
+def _edit_part(src: Path, dst: Path, part: str, edit) -> Path:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == part:
+                data = edit(data.decode()).encode()
+            if data is not None:
+                zout.writestr(info, data)
+    return dst
+
+
+def _part(path: Path, name: str) -> str:
+    with zipfile.ZipFile(path) as z:
+        return z.read(name).decode()
+
+
+def _sheet_part(path: Path, sheet: str) -> str:
+    wb = openpyxl.load_workbook(path)
+    return f"xl/worksheets/sheet{wb.sheetnames.index(sheet) + 1}.xml"
+
+
+def test_legacy_drawing_is_a_child_of_the_worksheet_not_of_a_nested_extlst(template, tmp_path):
+    # A conditional format whose rule carries its own <extLst> (as Excel writes for data bars) comes before
+    # where <legacyDrawing> belongs; the drawing must still go among the worksheet's own children.
+    part = _sheet_part(template, "工作计划")
+    rule = ('<conditionalFormatting sqref="A3:A10"><cfRule type="dataBar" priority="1"><dataBar><cfvo type="min"/>'
+            '<cfvo type="max"/><color rgb="FF638EC6"/></dataBar><extLst><ext uri="{B025F937-C7B1-47D3-B67F-A62EFF666E3E}">'
+            '<id>{00000000-0000-0000-0000-000000000001}</id></ext></extLst></cfRule></conditionalFormatting>')
+
+    def add_rule(xml: str) -> str:
+        at = xml.index("<dataValidations") if "<dataValidations" in xml else xml.index("<pageMargins")
+        return xml[:at] + rule + xml[at:]
+
+    src = _edit_part(template, tmp_path / "cf.xlsx", part, add_rule)
+    out = tmp_path / "a.xlsx"
+    annotate_workbook(src, out, [_p("required", "工作计划", "C3")])
+    from xml.etree import ElementTree as ET
+
+    root = ET.fromstring(_part(out, part))
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    children = [c.tag.removeprefix(main) for c in root]
+    assert "legacyDrawing" in children
+    assert not root.findall(f".//{main}cfRule/{main}legacyDrawing")
+    assert children.index("conditionalFormatting") < children.index("legacyDrawing")
+    comments = next(n for n in zipfile.ZipFile(out).namelist() if n.startswith("xl/comments"))
+    assert 'ref="C3"' in _part(out, comments)
+
+
+def test_re_annotating_keeps_the_school_comment_shape(tmp_path, template):
+    wb = openpyxl.load_workbook(template)
+    wb["经费台账"]["F5"].comment = openpyxl.comments.Comment("会计：此笔待核", "王会计")
+    own = tmp_path / "own.xlsx"
+    wb.save(own)
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    annotate_workbook(own, first, [_p("not_a_number", "经费台账", "F5"), _p("required", "经费台账", "C6")])
+    annotate_workbook(first, second, [_p("not_a_number", "经费台账", "F5")])
+    ws = openpyxl.load_workbook(second)["经费台账"]
+    assert ws["F5"].comment.text.startswith("会计：此笔待核") and ws["C6"].comment is None
+    vml = next(n for n in zipfile.ZipFile(second).namelist() if n.endswith(".vml"))
+    shapes = re.findall(r"<(?:\w+:)?Row>(\d+)</(?:\w+:)?Row>\s*<(?:\w+:)?Column>(\d+)</", _part(second, vml))
+    assert shapes == [("4", "5")]  # F5's note shape (row 4, column 5, 0-based) stays; C6's is gone
+
+
+def test_vml_with_other_prefixes(tmp_path, template):
+    wb = openpyxl.load_workbook(template)
+    wb["经费台账"]["F5"].comment = openpyxl.comments.Comment("会计：此笔待核", "王会计")
+    own = tmp_path / "own.xlsx"
+    wb.save(own)
+    vml = next(n for n in zipfile.ZipFile(own).namelist() if n.endswith(".vml"))
+    # openpyxl binds the VML namespaces to ns0/ns1/ns2, not Excel's o/v/x.
+    assert "<v:shape" not in _part(own, vml) and re.search(r"<ns\d:shape\b", _part(own, vml))
+    out = tmp_path / "a.xlsx"
+    annotate_workbook(own, out, [_p("required", "经费台账", "C6")])
+    from xml.etree import ElementTree as ET
+
+    root = ET.fromstring(_part(out, vml))  # well-formed: every prefix it uses is declared
+    shapes = root.findall("{urn:schemas-microsoft-com:vml}shape")
+    rows = sorted(s.find("{urn:schemas-microsoft-com:office:excel}ClientData/{urn:schemas-microsoft-com:office:excel}Row").text
+                  for s in shapes)
+    assert rows == ["4", "5"]
+
+
+@pytest.mark.parametrize(("part", "edit"), [
+    ("xl/styles.xml", lambda t: t.replace("cellXfs", "cellXfz")),
+    ("xl/workbook.xml", lambda t: t[: len(t) // 2]),
+    ("xl/worksheets/sheet6.xml", lambda t: t.replace("sheetData", "sheetDat")),
+    ("xl/_rels/workbook.xml.rels", lambda t: "<Relationships"),
+])
+def test_a_damaged_package_is_a_usage_error_not_a_traceback(template, tmp_path, part, edit):
+    bad = _edit_part(template, tmp_path / "坏.xlsx", part, edit)
+    with pytest.raises(UsageError, match="无法标注 坏.xlsx"):
+        annotate_workbook(bad, tmp_path / "o.xlsx", [_p("required", "经费台账", "C10")])
+    assert not (tmp_path / "o.xlsx").exists()
+
+
+def test_an_empty_properties_part_keeps_the_record(template, tmp_path):
+    src = _edit_part(template, tmp_path / "p.xlsx", "docProps/custom.xml",
+                     lambda t: re.sub(r"<Properties\b([^>]*)>.*</Properties>", r"<Properties\1/>", t, flags=re.S))
+    assert "<property" not in _part(src, "docProps/custom.xml")
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    annotate_workbook(src, first, [_p("required", "经费台账", "C10")])
+    annotate_workbook(first, second, [_p("required", "经费台账", "C11")])
+    ws = openpyxl.load_workbook(second)["经费台账"]
+    assert ws["C10"].comment is None and ws["C11"].comment is not None
+    assert openpyxl.load_workbook(second).sheetnames.count("问题清单") == 1
+
+
+def test_many_problems_are_all_marked_and_the_record_fits_excel(template, tmp_path):
+    # Every input cell of 3,000 ledger rows: the record runs to far more than the 255 characters Excel keeps
+    # in one property, so it is stored in pieces.
+    problems = [_p("required", "经费台账", f"{col}{row}") for row in range(3, 1003) for col in "CDE"]
+    out, again = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    annotate_workbook(template, out, problems)
+    custom = _part(out, "docProps/custom.xml")
+    pieces = re.findall(r'name="sheetplan\.annotations\.\d+"[^>]*><vt:lpwstr>(.*?)</vt:lpwstr>', custom, re.S)
+    assert len(pieces) > 100
+    from html import unescape
+
+    assert max(len(unescape(p)) for p in pieces) <= 255
+    ws = openpyxl.load_workbook(out)["经费台账"]
+    assert all(ws[p.cell].fill.fgColor.rgb == "FFFFC7CE" for p in problems[::97])
+    annotate_workbook(out, again, [_p("required", "经费台账", "C3")])
+    ws = openpyxl.load_workbook(again)["经费台账"]
+    assert ws["C3"].fill.fgColor.rgb == "FFFFC7CE" and ws["D3"].comment is None
+    assert ws["E1002"].fill.fgColor.rgb != "FFFFC7CE"
+
+
+def test_info_marks_do_not_look_like_template_headers(template, tmp_path):
+    out = tmp_path / "a.xlsx"
+    annotate_workbook(template, out, [_p("normalized", "经费台账", "C3", "info")])
+    ws = openpyxl.load_workbook(out)["经费台账"]
+    assert ws["C3"].fill.fgColor.rgb == "FFE2EFDA"
+    assert ws["A2"].fill.fgColor.rgb != ws["C3"].fill.fgColor.rgb

@@ -18,13 +18,14 @@ import hashlib
 import json
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 
 from .errors import UsageError
 from .files import atomic_output
@@ -34,7 +35,9 @@ from .problems import SEVERITY_ORDER, Problem
 PROBLEM_SHEET = {"zh": "问题清单", "en": "Problems"}
 COMMENT_MARK = "sheetplan："
 ANNOTATIONS_PROPERTY = "sheetplan.annotations"
-FILLS = {"error": "FFFFC7CE", "warning": "FFFFEB9C", "info": "FFDDEBF7"}
+PIECE = 240  # characters per property piece; Excel keeps at most 255
+# Light red, yellow and green: none of them is a fill the template itself uses (its headers are light blue).
+FILLS = {"error": "FFFFC7CE", "warning": "FFFFEB9C", "info": "FFE2EFDA"}
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 NS_PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -65,7 +68,8 @@ def _col(letters: str) -> int:
 
 def _split(ref: str) -> tuple[int, int]:
     m = re.match(r"([A-Z]+)(\d+)$", ref)
-    assert m, ref
+    if not m:
+        raise ValueError(f"not a cell reference: {ref}")
     return int(m.group(2)) - 1, _col(m.group(1))
 
 
@@ -77,7 +81,8 @@ class _Package:
             with zipfile.ZipFile(src) as zf:
                 self.order = [i.filename for i in zf.infolist()]
                 self.parts: dict[str, bytes] = {n: zf.read(n) for n in self.order}
-        except (zipfile.BadZipFile, OSError, KeyError) as exc:
+        # zlib.error, EOFError, NotImplementedError (unknown compression) and RuntimeError (encrypted entry) all mean damaged
+        except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error, NotImplementedError, RuntimeError, ValueError) as exc:
             raise UsageError(f"无法标注 {src.name}：它不是可读的 .xlsx 文件。", f"Cannot annotate {src.name}: not a readable .xlsx file.") from exc
         if "xl/workbook.xml" not in self.parts:
             raise UsageError(f"无法标注 {src.name}：它不是 .xlsx 工作簿。", f"Cannot annotate {src.name}: not an .xlsx workbook.")
@@ -167,14 +172,16 @@ class _Styles:
         self.fill_ids: dict[str, int] = {}
         self.clones: dict[tuple[int, str], int] = {}
         m = re.search(r"<(\w+:)?cellXfs\b[^>]*>(.*?)</(\w+:)?cellXfs>", self.xml, re.S)
-        assert m, "styles.xml has no cellXfs"
+        if not m:
+            raise ValueError("styles.xml has no cellXfs")
         self.xfs = re.findall(r"<(?:\w+:)?xf\b[^>]*/>|<(?:\w+:)?xf\b[^>]*>.*?</(?:\w+:)?xf>", m.group(2), re.S)
         self.new_xfs: list[str] = []
 
     def fill(self, severity: str) -> int:
         if severity not in self.fill_ids:
             m = re.search(r"<((?:\w+:)?)fills\b([^>]*)>(.*?)</(?:\w+:)?fills>", self.xml, re.S)
-            assert m, "styles.xml has no fills"
+            if not m:
+                raise ValueError("styles.xml has no fills")
             prefix, count = m.group(1), len(re.findall(r"<(?:\w+:)?fill\b", m.group(3)))
             fill = (f'<{prefix}fill><{prefix}patternFill patternType="solid"><{prefix}fgColor rgb="{FILLS[severity]}"/>'
                     f'<{prefix}bgColor indexed="64"/></{prefix}patternFill></{prefix}fill>')
@@ -231,99 +238,172 @@ class _Styles:
 # ----------------------------------------------------------------------------- cells
 
 
-def _cell_tag(xml: str, ref: str) -> re.Match[str] | None:
-    return re.search(rf'<(?:\w+:)?c\b[^>]*\br="{ref}"[^>]*?/?>', xml)
+_CELL_TAG = re.compile(r'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+\d+)"[^>]*?/?>')
+_ROW_SPAN = re.compile(r'<((?:\w+:)?)row\b[^>]*?\br="(\d+)"[^>]*?(?:/>|>.*?</(?:\w+:)?row>)', re.S)
+_STYLE_ATTR = re.compile(r'\ss="(\d+)"')
 
 
-def _row_span(xml: str, row: int) -> re.Match[str] | None:
-    return re.search(rf'<((?:\w+:)?)row\b[^>]*\br="{row}"[^>]*?(?:/>|>.*?</(?:\w+:)?row>)', xml, re.S)
+def _style_of(tag: str) -> int | None:
+    m = _STYLE_ATTR.search(tag)
+    return int(m.group(1)) if m else None
 
 
-def _default_style(xml: str, row: int, col: int) -> int:
-    m = _row_span(xml, row + 1)
-    if m:
-        tag = re.match(r"<[^>]*>", m.group(0)).group(0)  # type: ignore[union-attr]
-        if 'customFormat="1"' in tag or "customFormat=\"true\"" in tag:
-            s = re.search(r'\ss="(\d+)"', tag)
-            if s:
-                return int(s.group(1))
+def _with_style(tag: str, style: int) -> str:
+    if _STYLE_ATTR.search(tag):
+        return _STYLE_ATTR.sub(f' s="{style}"', tag, count=1)
+    return re.sub(r"^(<(?:\w+:)?c\b)", rf'\1 s="{style}"', tag)
+
+
+def _col_styles(xml: str) -> list[tuple[int, int, int]]:
+    """(first column, last column, style) of each ``<col>`` with a style, 0-based columns."""
+    out = []
     for c in re.finditer(r"<(?:\w+:)?col\b[^>]*/>", xml):
-        lo, hi = re.search(r'min="(\d+)"', c.group(0)), re.search(r'max="(\d+)"', c.group(0))
-        st = re.search(r'style="(\d+)"', c.group(0))
-        if lo and hi and st and int(lo.group(1)) <= col + 1 <= int(hi.group(1)):
-            return int(st.group(1))
-    return 0
+        lo, hi, st = (re.search(rf'\b{a}="(\d+)"', c.group(0)) for a in ("min", "max", "style"))
+        if lo and hi and st:
+            out.append((int(lo.group(1)) - 1, int(hi.group(1)) - 1, int(st.group(1))))
+    return out
 
 
-def _set_style(xml: str, ref: str, style: int) -> tuple[str, int, bool]:
-    """Give cell ``ref`` style ``style``; return (xml, original style, whether the cell was inserted)."""
-    m = _cell_tag(xml, ref)
-    if m:
+def _default_style(row_tag: str | None, cols: list[tuple[int, int, int]], col: int) -> int:
+    """The style an absent cell shows: its row's, when the row has one, else its column's."""
+    if row_tag and re.search(r'customFormat="(1|true)"', row_tag):
+        s = _style_of(row_tag)
+        if s is not None:
+            return s
+    return next((st for lo, hi, st in cols if lo <= col <= hi), 0)
+
+
+def _mark_cells(xml: str, wanted: dict[str, Any], restyle: Any) -> tuple[str, dict[str, tuple[int, bool]]]:
+    """Restyle the cells ``wanted`` (ref → key) in one pass over the sheet; absent cells are inserted.
+
+    ``restyle(current style, key)`` gives the new style. Returns the new xml and, per cell, (original style,
+    whether the cell was inserted). One regex pass per step, never one search per cell: a school file with
+    thousands of problems is annotated in about the time of a few.
+    """
+    record: dict[str, tuple[int, bool]] = {}
+
+    def existing(m: re.Match[str]) -> str:
+        ref = m.group(1)
+        if ref not in wanted or ref in record:
+            return m.group(0)
+        orig = _style_of(m.group(0)) or 0
+        record[ref] = (orig, False)
+        return _with_style(m.group(0), restyle(orig, wanted[ref]))
+
+    sd = re.search(r"<((?:\w+:)?)sheetData\b[^>]*?(/?)>", xml)
+    if not sd:
+        raise ValueError("worksheet has no sheetData")
+    prefix = sd.group(1)
+    if sd.group(2):  # <sheetData/>
+        xml = xml[:sd.start()] + f"<{prefix}sheetData></{prefix}sheetData>" + xml[sd.end():]
+    xml = _CELL_TAG.sub(existing, xml)
+    missing: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for ref in wanted:
+        if ref not in record:
+            row, col = _split(ref)
+            missing[row + 1].append((col, ref))
+    if not missing:
+        return xml, record
+    cols = _col_styles(xml)
+
+    def new_cell(ref: str, col: int, row_tag: str | None) -> str:
+        orig = _default_style(row_tag, cols, col)
+        record[ref] = (orig, True)
+        return f'<{prefix}c r="{ref}" s="{restyle(orig, wanted[ref])}"/>'
+
+    def in_row(m: re.Match[str]) -> str:
+        number = int(m.group(2))
+        if number not in missing:
+            return m.group(0)
+        span = m.group(0)
+        row_tag = re.match(r"<[^>]*>", span).group(0)  # type: ignore[union-attr]
+        todo = sorted(missing.pop(number))
+        if span.endswith("/>") and row_tag == span:
+            return span[:-2] + ">" + "".join(new_cell(ref, col, row_tag) for col, ref in todo) + f"</{prefix}row>"
+        pieces, last = [], len(row_tag)
+        cells = [(cm.start(), _col(cm.group(1))) for cm in re.finditer(r'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)\d+"', span)]
+        close = span.rfind("</")
+        for col, ref in todo:
+            at = next((pos for pos, c in cells if c > col and pos >= last), close)
+            pieces.append(span[last:at] + new_cell(ref, col, row_tag))
+            last = at
+        return span[:len(row_tag)] + "".join(pieces) + span[last:]
+
+    xml = _ROW_SPAN.sub(in_row, xml)
+    if missing:  # rows that do not exist yet, inserted in order among the existing ones
+        body_start = xml.index(">", re.search(r"<(?:\w+:)?sheetData\b", xml).start()) + 1  # type: ignore[union-attr]
+        body_end = re.search(r"</(?:\w+:)?sheetData>", xml).start()  # type: ignore[union-attr]
+        starts = [(int(r.group(1)), r.start()) for r in re.finditer(r'<(?:\w+:)?row\b[^>]*?\br="(\d+)"', xml[body_start:body_end])]
+        out, last = [], 0
+        body = xml[body_start:body_end]
+        for number in sorted(missing):
+            at = next((pos for n, pos in starts if n > number), len(body))
+            cells_xml = "".join(new_cell(ref, col, None) for col, ref in sorted(missing[number]))
+            out.append(body[last:at] + f'<{prefix}row r="{number}">{cells_xml}</{prefix}row>')
+            last = at
+        xml = xml[:body_start] + "".join(out) + body[last:] + xml[body_end:]
+    return xml, record
+
+
+def _restore_cells(xml: str, record: dict[str, tuple[int, bool]], styles: _Styles, same_styles: bool) -> str:
+    """Undo :func:`_mark_cells` in one pass: the recorded style back, or (after the styles were rewritten by an
+    application) the mark's fill taken off; a cell that was inserted only to carry the mark is removed."""
+    marks = set(FILLS.values())
+
+    def undo(m: re.Match[str]) -> str:
+        ref = m.group(1)
+        if ref not in record:
+            return m.group(0)
+        orig, inserted = record[ref]
         tag = m.group(0)
-        s = re.search(r'\ss="(\d+)"', tag)
-        orig = int(s.group(1)) if s else 0
-        new = re.sub(r'\ss="\d+"', f' s="{style}"', tag) if s else re.sub(r"^(<(?:\w+:)?c\b)", rf'\1 s="{style}"', tag)
-        return xml[:m.start()] + new + xml[m.end():], orig, False
-    row, col = _split(ref)
-    orig = _default_style(xml, row, col)
-    prefix = (re.search(r"<(\w+:)?sheetData\b", xml) or re.match("", "")).group(1) or ""  # type: ignore[union-attr]
-    new_cell = f'<{prefix}c r="{ref}" s="{style}"/>'
-    rm = _row_span(xml, row + 1)
-    if rm:
-        span = rm.group(0)
-        if span.endswith("/>") and not re.search(r"<(?:\w+:)?c\b", span):
-            new_span = span[:-2] + ">" + new_cell + f"</{prefix}row>"
-        else:
-            pos = None
-            for cm in re.finditer(r'<(?:\w+:)?c\b[^>]*\br="([A-Z]+)\d+"', span):
-                if _col(cm.group(1)) > col:
-                    pos = cm.start()
-                    break
-            close = span.rfind("</")
-            pos = close if pos is None else pos
-            new_span = span[:pos] + new_cell + span[pos:]
-        return xml[:rm.start()] + new_span + xml[rm.end():], orig, True
-    new_row = f'<{prefix}row r="{row + 1}">{new_cell}</{prefix}row>'
-    sd = re.search(r"<(\w+:)?sheetData\s*/>", xml)
-    if sd:
-        return xml[:sd.start()] + f"<{prefix}sheetData>{new_row}</{prefix}sheetData>" + xml[sd.end():], orig, True
-    pos = None
-    for r in re.finditer(r'<(?:\w+:)?row\b[^>]*\br="(\d+)"', xml):
-        if int(r.group(1)) > row + 1:
-            pos = r.start()
-            break
-    if pos is None:
-        pos = re.search(r"</(?:\w+:)?sheetData>", xml).start()  # type: ignore[union-attr]
-    return xml[:pos] + new_row + xml[pos:], orig, True
+        if same_styles:
+            if inserted and tag.endswith("/>") and not re.search(r"\st=", tag):
+                return ""
+            return _with_style(tag, orig) if _style_of(tag) is not None else tag
+        current = _style_of(tag) or 0
+        return _with_style(tag, styles.unfilled(current)) if styles.fill_colour(current) in marks else tag
 
-
-def _restore(xml: str, ref: str, style: int, inserted: bool) -> str:
-    m = _cell_tag(xml, ref)
-    if not m:
-        return xml
-    tag = m.group(0)
-    if inserted and tag.endswith("/>") and not re.search(r"\st=", tag):
-        return xml[:m.start()] + xml[m.end():]
-    new = re.sub(r'\ss="\d+"', f' s="{style}"', tag) if re.search(r'\ss="\d+"', tag) else tag
-    return xml[:m.start()] + new + xml[m.end():]
+    return _CELL_TAG.sub(undo, xml)
 
 
 # ----------------------------------------------------------------------------- comments
 
-VML_HEAD = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
-            'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit"><o:idmap v:ext="edit" data="1"/>'
-            '</o:shapelayout><v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
-            '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>')
+NS_VML = {"v": "urn:schemas-microsoft-com:vml", "o": "urn:schemas-microsoft-com:office:office",
+          "x": "urn:schemas-microsoft-com:office:excel"}
+VML_EMPTY = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+             'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit"><o:idmap v:ext="edit" data="1"/>'
+             '</o:shapelayout></xml>')
+NOTE_SHAPETYPE = ('<{v}shapetype id="_x0000_t202" coordsize="21600,21600" {o}spt="202" path="m,l,21600r21600,l21600,xe">'
+                  '<{v}stroke joinstyle="miter"/><{v}path gradientshapeok="t" {o}connecttype="rect"/></{v}shapetype>')
+# Each note's shape is tagged so that annotating again removes exactly ours (Excel and LibreOffice renumber ids).
+SHAPE_TAG = "sheetplan-note"
 
 
-def _vml_shape(n: int, row: int, col: int) -> str:
-    return (f'<v:shape id="_x0000_s{7000 + n}" type="#_x0000_t202" style="position:absolute;margin-left:60pt;'
-            f'margin-top:2pt;width:220pt;height:90pt;z-index:{n + 1};visibility:hidden" fillcolor="#ffffe1" o:insetmode="auto">'
-            '<v:fill color2="#ffffe1"/><v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
-            '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div></v:textbox>'
-            '<x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
-            f"<x:Anchor>{col + 1}, 15, {row}, 10, {col + 4}, 15, {row + 5}, 4</x:Anchor><x:AutoFill>False</x:AutoFill>"
-            f"<x:Row>{row}</x:Row><x:Column>{col}</x:Column></x:ClientData></v:shape>")
+def _vml_prefixes(vtext: str) -> tuple[str, dict[str, str]]:
+    """(vml with every namespace declared, {"v": "v:", …}) using the prefixes the file already binds."""
+    found = {}
+    for key, uri in NS_VML.items():
+        m = re.search(rf'xmlns:(\w+)="{re.escape(uri)}"', vtext)
+        if m:
+            found[key] = m.group(1) + ":"
+        else:
+            name = key
+            while f"xmlns:{name}=" in vtext:
+                name += "_"
+            vtext = re.sub(r"^(\s*(?:<\?xml[^>]*\?>\s*)?<xml\b)", rf'\1 xmlns:{name}="{uri}"', vtext, count=1)
+            found[key] = name + ":"
+    return vtext, found
+
+
+def _vml_shape(n: int, row: int, col: int, ns: dict[str, str]) -> str:
+    v, o, x = ns["v"], ns["o"], ns["x"]
+    return (f'<{v}shape id="_x0000_s{7000 + n}" alt="{SHAPE_TAG}" type="#_x0000_t202" style="position:absolute;margin-left:60pt;'
+            f'margin-top:2pt;width:220pt;height:90pt;z-index:{n + 1};visibility:hidden" fillcolor="#ffffe1" {o}insetmode="auto">'
+            f'<{v}fill color2="#ffffe1"/><{v}shadow on="t" color="black" obscured="t"/><{v}path {o}connecttype="none"/>'
+            f'<{v}textbox style="mso-direction-alt:auto"><div style="text-align:left"></div></{v}textbox>'
+            f'<{x}ClientData ObjectType="Note"><{x}MoveWithCells/><{x}SizeWithCells/>'
+            f"<{x}Anchor>{col + 1}, 15, {row}, 10, {col + 4}, 15, {row + 5}, 4</{x}Anchor><{x}AutoFill>False</{x}AutoFill>"
+            f"<{x}Row>{row}</{x}Row><{x}Column>{col}</{x}Column></{x}ClientData></{v}shape>")
 
 
 def _comment(ref: str, author: int, text: str) -> str:
@@ -351,7 +431,7 @@ def _sheet_comments(pkg: _Package, part: str) -> tuple[str | None, str | None]:
 
 
 def _add_comments(pkg: _Package, part: str, notes: dict[str, str]) -> list[str]:
-    """Add notes (cell → text) to a sheet; cells the school already commented are skipped."""
+    """Add notes (cell → text) to a sheet; cells the school already commented are skipped. Returns the cells noted."""
     comments, vml = _sheet_comments(pkg, part)
     if comments and comments in pkg.parts:
         cxml = pkg.text(comments)
@@ -366,9 +446,13 @@ def _add_comments(pkg: _Package, part: str, notes: dict[str, str]) -> list[str]:
                 cxml = re.sub(r"</((?:\w+:)?)authors>", r"<\1author>sheetplan</\1author></\1authors>", cxml, count=1)
             else:
                 cxml = re.sub(r"<((?:\w+:)?)authors\s*/>", r"<\1authors><\1author>sheetplan</\1author></\1authors>", cxml, count=1)
+        prefix = (re.search(r"<(\w+:)?commentList\b", cxml) or re.match("", "")).group(1) or ""  # type: ignore[union-attr]
         body = "".join(_comment(ref, author, text) for ref, text in notes.items())
+        if prefix:
+            body = re.sub(r"<(/?)(comment|text|r|t)\b", rf"<\1{prefix}\2", body)
         if re.search(r"<(?:\w+:)?commentList\s*/>", cxml):
-            cxml = re.sub(r"<((?:\w+:)?)commentList\s*/>", rf"<\1commentList>{body}</\1commentList>", cxml, count=1)
+            cxml = re.sub(r"<((?:\w+:)?)commentList\s*/>", lambda m: f"<{m.group(1)}commentList>{body}</{m.group(1)}commentList>",
+                          cxml, count=1)
         else:
             cxml = re.sub(r"</((?:\w+:)?)commentList>", lambda m: body + m.group(0), cxml, count=1)
         pkg.put(comments, cxml)
@@ -382,51 +466,94 @@ def _add_comments(pkg: _Package, part: str, notes: dict[str, str]) -> list[str]:
         pkg.add_rel(part, "rIdSpComments", REL_COMMENTS, _target(part, comments))
     if vml is None or vml not in pkg.parts:
         vml = _free(pkg, "xl/drawings/vmlDrawing{}.vml")
-        pkg.put(vml, VML_HEAD + "</xml>")
+        pkg.put(vml, VML_EMPTY)
         pkg.default_type("vml", CT_VML)
         pkg.add_rel(part, "rIdSpVml", REL_VML, _target(part, vml))
         _add_legacy_drawing(pkg, part, "rIdSpVml")
-    vtext = pkg.text(vml)
+    vtext, ns = _vml_prefixes(pkg.text(vml))
     if "_x0000_t202" not in vtext:
-        vtext = vtext.replace("</xml>", VML_HEAD[VML_HEAD.index("<v:shapetype"):] + "</xml>")
-    shapes = "".join(_vml_shape(i, *_split(ref)) for i, ref in enumerate(notes))
-    pkg.put(vml, vtext.replace("</xml>", shapes + "</xml>"))
+        vtext = _before_close(vtext, NOTE_SHAPETYPE.format(**ns))
+    shapes = "".join(_vml_shape(i, *_split(ref), ns) for i, ref in enumerate(notes))
+    pkg.put(vml, _before_close(vtext, shapes))
     return list(notes)
 
 
+def _before_close(vtext: str, insert: str) -> str:
+    end = vtext.rfind("</")
+    if end < 0:
+        raise ValueError("VML drawing has no closing tag")
+    return vtext[:end] + insert + vtext[end:]
+
+
+def _top_level_tags(xml: str) -> list[tuple[str, int, int]]:
+    """(local name, start, end) of each direct child of the root element, in order."""
+    out, depth = [], 0
+    for m in re.finditer(r"<(/?)(?:\w+:)?(\w+)\b[^>]*?(/?)>|<!--.*?-->|<\?.*?\?>|<!\[CDATA\[.*?\]\]>", xml, re.S):
+        if m.group(2) is None:
+            continue
+        if m.group(1):
+            depth -= 1
+            continue
+        if depth == 1:
+            out.append((m.group(2), m.start(), m.end()))
+        if not m.group(3):
+            depth += 1
+    return out
+
+
 def _add_legacy_drawing(pkg: _Package, part: str, rid: str) -> None:
+    """Point the sheet at its VML drawing: ``<legacyDrawing>`` among the worksheet's own children, in schema order."""
     xml = pkg.text(part)
     root = re.match(r"(?s)(<\?xml[^>]*>\s*)?<((?:\w+:)?)worksheet\b[^>]*>", xml)
-    assert root, "not a worksheet"
+    if not root:
+        raise ValueError("not a worksheet")
     prefix = root.group(2)
-    if 'xmlns:r="' not in root.group(0):
-        head = root.group(0)[:-1] + ' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    rel_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    m = re.search(rf'xmlns:(\w+)="{re.escape(rel_ns)}"', root.group(0))
+    if m:
+        rp = m.group(1)
+    else:
+        rp = "r"
+        while f"xmlns:{rp}=" in root.group(0):
+            rp += "_"
+        head = root.group(0)[:-1] + f' xmlns:{rp}="{rel_ns}">'
         xml = head + xml[root.end():]
-    tag = f'<{prefix}legacyDrawing r:id="{rid}"/>'
-    for name in _AFTER_LEGACY:
-        m = re.search(rf"<(?:\w+:)?{name}\b", xml)
-        if m:
-            pkg.put(part, xml[:m.start()] + tag + xml[m.start():])
-            return
-    end = xml.rfind("</")
-    pkg.put(part, xml[:end] + tag + xml[end:])
+    tag = f'<{prefix}legacyDrawing {rp}:id="{rid}"/>'
+    children = _top_level_tags(xml)
+    old = next(((s, e) for name, s, e in children if name == "legacyDrawing"), None)
+    if old:  # one that points to a part the file no longer has
+        pkg.put(part, xml[:old[0]] + tag + xml[old[1]:])
+        return
+    at = next((s for name, s, _ in children if name in _AFTER_LEGACY), xml.rfind("</"))
+    pkg.put(part, xml[:at] + tag + xml[at:])
 
 
 def _remove_comments(pkg: _Package, part: str, cells: list[str]) -> None:
+    """Remove our notes from ``cells``; a school's own comment there (never replaced by ours) stays."""
     comments, vml = _sheet_comments(pkg, part)
+    wanted = set(cells)
+    removed: set[tuple[int, int]] = set()
     if comments and comments in pkg.parts:
-        cxml = pkg.text(comments)
-        for ref in cells:
-            cxml = re.sub(rf'<((?:\w+:)?)comment\b[^>]*\bref="{ref}"[^>]*>(?:(?!</(?:\w+:)?comment>).)*?{re.escape(COMMENT_MARK)}.*?</\1comment>',
-                          "", cxml, flags=re.S)
-        pkg.put(comments, cxml)
+        def drop(m: re.Match[str]) -> str:
+            if m.group(2) in wanted and COMMENT_MARK in m.group(0):
+                removed.add(_split(m.group(2)))
+                return ""
+            return m.group(0)
+
+        pattern = r'<((?:\w+:)?)comment\b[^>]*?\bref="([A-Z]+\d+)"[^>]*>.*?</\1comment>'
+        pkg.put(comments, re.sub(pattern, drop, pkg.text(comments), flags=re.S))
     if vml and vml in pkg.parts:
-        vtext = pkg.text(vml)
-        for ref in cells:
-            row, col = _split(ref)
-            vtext = re.sub(rf"<v:shape\b(?:(?!</v:shape>).)*?<x:Row>{row}</x:Row>\s*<x:Column>{col}</x:Column>.*?</v:shape>",
-                           "", vtext, flags=re.S)
-        pkg.put(vml, vtext)
+        def drop_shape(m: re.Match[str]) -> str:
+            shape = m.group(0)
+            if SHAPE_TAG in shape:
+                return ""
+            where = re.search(r"<(?:\w+:)?Row>\s*(\d+)\s*</(?:\w+:)?Row>\s*<(?:\w+:)?Column>\s*(\d+)\s*</", shape)
+            # LibreOffice drops our tag when it rewrites the drawing: then the shape at a cell whose note was ours goes.
+            if where and (int(where.group(1)), int(where.group(2))) in removed:
+                return ""
+            return shape
+
+        pkg.put(vml, re.sub(r"<((?:\w+:)?)shape\b.*?</\1shape>", drop_shape, pkg.text(vml), flags=re.S))
 
 
 # ----------------------------------------------------------------------------- problem sheet
@@ -498,22 +625,27 @@ def _remove_problem_sheet(pkg: _Package, name: str) -> None:
 
 
 def _read_state(pkg: _Package) -> dict[str, Any] | None:
+    """The record of an earlier annotation, joined from its numbered pieces (see :func:`_write_state`)."""
     if "docProps/custom.xml" not in pkg.parts:
         return None
-    m = re.search(rf'<property\b[^>]*name="{re.escape(ANNOTATIONS_PROPERTY)}"[^>]*>\s*<vt:lpwstr>(.*?)</vt:lpwstr>',
-                  pkg.text("docProps/custom.xml"), re.S)
-    if not m:
+    xml = pkg.text("docProps/custom.xml")
+    pieces: dict[int, str] = {}
+    for m in re.finditer(rf'<(?:\w+:)?property\b[^>]*name="{re.escape(ANNOTATIONS_PROPERTY)}\.(\d+)"[^>]*>\s*'
+                         r"<(?:\w+:)?lpwstr>(.*?)</(?:\w+:)?lpwstr>", xml, re.S):
+        pieces[int(m.group(1))] = unescape(m.group(2))
+    if not pieces:
         return None
-    from html import unescape
-
     try:
-        return json.loads(unescape(m.group(1)))
+        state = json.loads("".join(pieces[i] for i in sorted(pieces)))
     except ValueError:
-        return None
+        return None  # a piece lost or changed by hand: nothing is undone rather than the wrong cells
+    return state if isinstance(state, dict) else None
 
 
 def _write_state(pkg: _Package, state: dict[str, Any]) -> None:
-    value = _x(json.dumps(state, ensure_ascii=False))
+    """Remember the annotation in custom document properties, in pieces of at most PIECE characters:
+    Excel keeps a text property only up to 255 characters, and cuts longer ones when it saves."""
+    text = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
     fmtid = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
     if "docProps/custom.xml" not in pkg.parts:
         pkg.put("docProps/custom.xml", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -522,33 +654,37 @@ def _write_state(pkg: _Package, state: dict[str, Any]) -> None:
         pkg.content_type("docProps/custom.xml", CT_CUSTOM)
         pkg.add_rel("", "rIdSpCustom", REL_CUSTOM, "docProps/custom.xml")
     xml = pkg.text("docProps/custom.xml")
-    xml = re.sub(rf'<property\b[^>]*name="{re.escape(ANNOTATIONS_PROPERTY)}".*?</property>', "", xml, flags=re.S)
+    xml = re.sub(r"<((?:\w+:)?)Properties\b([^>]*?)\s*/>", r"<\1Properties\2></\1Properties>", xml, count=1)
+    xml = re.sub(rf'<((?:\w+:)?)property\b[^>]*name="{re.escape(ANNOTATIONS_PROPERTY)}[".].*?</\1property>', "", xml, flags=re.S)
+    vt = re.search(r'xmlns:(\w+)="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"', xml)
+    if vt is None:
+        xml = re.sub(r"<((?:\w+:)?)Properties\b", r'<\1Properties xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"',
+                     xml, count=1)
+    v = vt.group(1) if vt else "vt"
+    prefix = re.search(r"<((?:\w+:)?)Properties\b", xml)
+    if prefix is None:
+        raise ValueError("docProps/custom.xml has no Properties element")
+    pp = prefix.group(1)
     pid = max([int(x) for x in re.findall(r'pid="(\d+)"', xml)] + [1]) + 1
-    prop = f'<property fmtid="{fmtid}" pid="{pid}" name="{ANNOTATIONS_PROPERTY}"><vt:lpwstr>{value}</vt:lpwstr></property>'
-    pkg.put("docProps/custom.xml", xml.replace("</Properties>", prop + "</Properties>"))
+    props = []
+    for i in range(0, max(1, len(text)), PIECE):
+        props.append(f'<{pp}property fmtid="{fmtid}" pid="{pid}" name="{ANNOTATIONS_PROPERTY}.{i // PIECE + 1}">'
+                     f"<{v}:lpwstr>{_x(text[i:i + PIECE])}</{v}:lpwstr></{pp}property>")
+        pid += 1
+    close = xml.rfind(f"</{pp}Properties>")
+    pkg.put("docProps/custom.xml", xml[:close] + "".join(props) + xml[close:])
 
 
 def _undo(pkg: _Package, state: dict[str, Any], styles: _Styles) -> None:
     """Remove the marks of an earlier annotation (also after the file went through LibreOffice)."""
     same_styles = state.get("styles_sha") == hashlib.sha256(pkg.parts["xl/styles.xml"]).hexdigest()
     sheets = pkg.sheets()
-    marks = set(FILLS.values())
     for name, cells in state.get("cells", {}).items():
         if name not in sheets or sheets[name][0] not in pkg.parts:
             continue
         part = sheets[name][0]
-        xml = pkg.text(part)
-        for ref, (orig, inserted) in cells.items():
-            m = _cell_tag(xml, ref)
-            if not m:
-                continue
-            s = re.search(r'\ss="(\d+)"', m.group(0))
-            current = int(s.group(1)) if s else 0
-            if same_styles:
-                xml = _restore(xml, ref, orig, inserted)
-            elif styles.fill_colour(current) in marks:
-                xml = _restore(xml, ref, styles.unfilled(current), inserted=False)
-        pkg.put(part, xml)
+        record = {ref: (int(v[0]), bool(v[1])) for ref, v in cells.items()}
+        pkg.put(part, _restore_cells(pkg.text(part), record, styles, same_styles))
         _remove_comments(pkg, part, list(cells))
     _remove_problem_sheet(pkg, state.get("sheet", PROBLEM_SHEET["zh"]))
 
@@ -557,8 +693,26 @@ def _undo(pkg: _Package, state: dict[str, Any], styles: _Styles) -> None:
 
 
 def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Problem], lang: str = "zh") -> None:
-    """Write a copy of ``src`` with every problem cell filled and commented and a problem sheet."""
-    pkg = _Package(Path(src))
+    """Write a copy of ``src`` with every problem cell filled and commented and a problem sheet.
+
+    Raises :class:`UsageError` (with the file's name) when ``src`` is not an .xlsx package this can edit.
+    """
+    src = Path(src)
+    try:
+        pkg = _annotated(src, problems, lang)
+    except UsageError:
+        raise
+    except (KeyError, ValueError, IndexError, AttributeError, UnicodeDecodeError, ElementTree.ParseError,
+            DefusedXmlException, re.error) as exc:
+        raise UsageError(f"无法标注 {src.name}：文件内部结构已损坏（{type(exc).__name__}）。请在 Excel 或 WPS 中打开后另存，再检查一次。",
+                         f"Cannot annotate {src.name}: its internal structure is damaged ({type(exc).__name__}). "
+                         "Open it in Excel or WPS, save it, and check it again.") from exc
+    with atomic_output(Path(dst)) as fh:
+        pkg.write(fh)
+
+
+def _annotated(src: Path, problems: Sequence[Problem], lang: str) -> _Package:
+    pkg = _Package(src)
     old = _read_state(pkg)
     styles = _Styles(pkg)
     if old:
@@ -576,25 +730,13 @@ def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Probl
     state: dict[str, Any] = {"sheet": sheet_name, "cells": {}}
     for name, cells in by_cell.items():
         part = sheets[name][0]
-        xml = pkg.text(part)
-        record: dict[str, tuple[int, bool]] = {}
-        notes: dict[str, str] = {}
-        for ref, ps in cells.items():
-            worst = min(ps, key=lambda p: SEVERITY_ORDER.get(p.severity, 9)).severity
-            m = _cell_tag(xml, ref)
-            current = int(re.search(r'\ss="(\d+)"', m.group(0)).group(1)) if m and re.search(r'\ss="(\d+)"', m.group(0)) else None  # type: ignore[union-attr]
-            if current is None:
-                row, col = _split(ref)
-                current = _default_style(xml, row, col) if not m else 0
-            xml, orig, inserted = _set_style(xml, ref, styles.marked(current, worst))
-            record[ref] = (orig, inserted)
-            notes[ref] = COMMENT_MARK + "\n".join(p.message(lang) for p in ps)
+        worst = {ref: min(ps, key=lambda p: SEVERITY_ORDER.get(p.severity, 9)).severity for ref, ps in cells.items()}
+        xml, record = _mark_cells(pkg.text(part), worst, styles.marked)
         pkg.put(part, xml)
-        _add_comments(pkg, part, notes)
-        state["cells"][name] = record
+        _add_comments(pkg, part, {ref: COMMENT_MARK + "\n".join(p.message(lang) for p in ps) for ref, ps in cells.items()})
+        state["cells"][name] = {ref: list(v) for ref, v in record.items()}
     styles.save()
     _add_problem_sheet(pkg, sheet_name, _problem_sheet_xml(problems, lang))
     state["styles_sha"] = hashlib.sha256(pkg.parts["xl/styles.xml"]).hexdigest()
     _write_state(pkg, state)
-    with atomic_output(Path(dst)) as fh:
-        pkg.write(fh)
+    return pkg
