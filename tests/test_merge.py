@@ -318,6 +318,7 @@ def test_no_school_text_becomes_a_formula(tmp_path, layout, text):
         assert all("<f>1+1" not in z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc to see worker processes")
 def test_killed_merge_leaves_old_or_complete_output(tmp_path):
     import signal
     import subprocess
@@ -337,6 +338,24 @@ def test_killed_merge_leaves_old_or_complete_output(tmp_path):
             assert zipfile.is_zipfile(out) and "汇总" in openpyxl.load_workbook(out).sheetnames
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "d.xlsx"]
     assert all(n.startswith(".~sheetplan-") for n in leftovers)  # a killed process cannot clean up; never under the real name
+    # and its worker processes do not linger, waiting for work that will never come
+    deadline = _time.monotonic() + 5
+    while _orphans(str(out)) and _time.monotonic() < deadline:
+        _time.sleep(0.2)
+    assert _orphans(str(out)) == []
+
+
+def _orphans(target: str) -> list[int]:
+    """Processes still running with ``target`` on their command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if target.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def test_parquet_export(tmp_path, layout):

@@ -18,6 +18,7 @@ from .errors import UsageError
 from .files import inside, safe_part, write_atomic
 from .layout import Layout
 from .roster import RosterEntry, read_roster
+from .workers import exit_with_parent
 from .writer import Org, write_template
 
 NAME_MARK = "⟦sheetplan-org-name⟧"
@@ -102,6 +103,7 @@ _STAMP: Stamp | None = None
 
 def _init_worker(layout: Layout, year: int, lang: str) -> None:
     global _STAMP
+    exit_with_parent()
     _STAMP = Stamp(layout, year, lang)
 
 

@@ -32,6 +32,7 @@ from .layout import Layout
 from .problems import Problem, problem
 from .roster import RosterEntry, read_roster
 from .sniff import is_ignored_name
+from .workers import exit_with_parent
 
 STATUS = {"submitted": ("已提交", "submitted"), "missing": ("未提交", "not submitted"),
           "unreadable": ("无法读取", "unreadable"), "superseded": ("已被替代", "superseded")}
@@ -100,6 +101,7 @@ _LAYOUT: Layout | None = None
 
 def _init(layout: Layout) -> None:
     global _LAYOUT
+    exit_with_parent()
     _LAYOUT = layout
 
 

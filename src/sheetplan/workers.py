@@ -1,0 +1,24 @@
+"""What every worker process of a parallel `new` or `merge` does first."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+
+def exit_with_parent(poll_seconds: float = 0.5) -> None:
+    """End this worker soon after its parent dies.
+
+    A killed `sheetplan merge` (Ctrl+C in a closed terminal, the task manager, an out-of-memory kill) cannot
+    shut its pool down; without this its workers would wait for work forever, holding memory and file handles.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
