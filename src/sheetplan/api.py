@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .check import check_file
-from .layout import Layout, load_layout
+from .layout import Field, Layout, load_layout
 from .problems import Report
 from .reader import Table, WorkbookData
 
@@ -31,13 +32,13 @@ class ReadResult:
         return pd.DataFrame(rows, columns=cols)
 
 
-def table_frame(layout: Layout, table: Table) -> pd.DataFrame:
-    """Typed rows of one table: field keys, then ``source_row`` and ``rejected``."""
-    sheet = layout.sheet(table.key)
-    keys = [f.key for f in sheet.fields]
-    data = {k: [r.values.get(k) for r in table.records] for k in keys}
-    frame = pd.DataFrame(data, columns=keys)
-    for f in sheet.fields:
+def with_field_types(frame: pd.DataFrame, fields: Sequence[Field]) -> pd.DataFrame:
+    """Give each field's column the dtype its layout type means (in place; returns ``frame``).
+
+    Dates become datetimes, money floats, whole numbers nullable Int64 (blank stays NA, never 0), and text
+    stays text: codes and phone numbers keep their leading zeros.
+    """
+    for f in fields:
         if f.type == "date":
             frame[f.key] = pd.to_datetime(frame[f.key])
         elif f.type in ("money", "formula"):
@@ -45,8 +46,16 @@ def table_frame(layout: Layout, table: Table) -> pd.DataFrame:
         elif f.type in ("int", "month"):
             frame[f.key] = frame[f.key].astype("Int64")
         else:
-            # text stays text: codes and phone numbers keep their leading zeros
             frame[f.key] = frame[f.key].astype("string")
+    return frame
+
+
+def table_frame(layout: Layout, table: Table) -> pd.DataFrame:
+    """Typed rows of one table: field keys, then ``source_row`` and ``rejected``."""
+    sheet = layout.sheet(table.key)
+    keys = [f.key for f in sheet.fields]
+    data = {k: [r.values.get(k) for r in table.records] for k in keys}
+    frame = with_field_types(pd.DataFrame(data, columns=keys), sheet.fields)
     frame["source_row"] = pd.array([r.row for r in table.records], dtype="Int64")
     frame["rejected"] = pd.array([r.rejected for r in table.records], dtype="boolean")
     return frame

@@ -310,18 +310,11 @@ class MergeResult:
         """Accepted rows of one table as a DataFrame (field keys + provenance)."""
         import pandas as pd
 
+        from .api import with_field_types
+
         sheet = self.layout.sheet(key)
         cols = ["org_code", "org_name", *[f.key for f in sheet.fields], "source_file", "source_row"]
-        frame = pd.DataFrame(list(self.rows[key]), columns=cols)
-        for f in sheet.fields:
-            if f.type == "date":
-                frame[f.key] = pd.to_datetime(frame[f.key])
-            elif f.type in ("money", "formula"):
-                frame[f.key] = pd.to_numeric(frame[f.key]).astype("float64")
-            elif f.type in ("int", "month"):
-                frame[f.key] = frame[f.key].astype("Int64")
-            else:
-                frame[f.key] = frame[f.key].astype("string")
+        frame = with_field_types(pd.DataFrame(list(self.rows[key]), columns=cols), sheet.fields)
         for c in ("org_code", "org_name", "source_file"):
             frame[c] = frame[c].astype("string")
         return frame
