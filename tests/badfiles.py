@@ -297,13 +297,17 @@ def unreadable(folder: Path, name: str = "无权限.xlsx") -> Path:
 # --------------------------------------------------------------------------- hostile
 
 
+def _copy_workbook_into(z: zipfile.ZipFile) -> None:
+    with zipfile.ZipFile(io.BytesIO(xlsx_bytes())) as zin:
+        for info in zin.infolist():
+            z.writestr(info.filename, zin.read(info))
+
+
 def zip_bomb(folder: Path, name: str = "压缩炸弹.xlsx") -> Path:
     """A real workbook plus 600 MB of zeros, streamed through deflate level 9 (~600 kB, ~2 s)."""
     path = folder / name
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with zipfile.ZipFile(io.BytesIO(xlsx_bytes())) as zin:
-            for info in zin.infolist():
-                z.writestr(info.filename, zin.read(info))
+        _copy_workbook_into(z)
         with z.open("xl/media/image1.png", "w", force_zip64=True) as fh:
             chunk = bytes(MB)
             for _ in range(600):
@@ -315,9 +319,7 @@ def ratio_bomb(folder: Path, name: str = "高压缩比.xlsx") -> Path:
     """Under every total limit, but one 20 MB part compresses about 1000:1."""
     path = folder / name
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with zipfile.ZipFile(io.BytesIO(xlsx_bytes())) as zin:
-            for info in zin.infolist():
-                z.writestr(info.filename, zin.read(info))
+        _copy_workbook_into(z)
         z.writestr("xl/media/image1.png", bytes(20 * MB))
     return path
 
