@@ -304,6 +304,10 @@ CASES: list[Case] = [
     Case("numbers_as_text.xlsx", _edit(_text_numbers), 0, ("stored_as_text",), True),
     Case("year_in_words.xlsx", _edit(_wrong_year_info), 1, ("not_a_number",), True),
     Case("名字 有空格#和中文.xlsx", lambda p: p.write_bytes(filled_bytes()), 0, (), True),
+    # DTDs hidden from a naive look at the start of a part
+    Case("dtd_after_comment.xlsx", lambda p: badfiles.dtd_after_comment(p.parent, p.name) and None, 2, ("unsafe_file",)),
+    Case("dtd_after_padding.xlsx", lambda p: badfiles.dtd_after_padding(p.parent, p.name) and None, 2, ("unsafe_file",)),
+    Case("dtd_in_utf16_part.xlsx", lambda p: badfiles.dtd_in_utf16_part(p.parent, p.name) and None, 2, ("unsafe_file",)),
 ]
 
 
