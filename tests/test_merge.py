@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -370,3 +372,44 @@ def test_parquet_export(tmp_path, layout):
     assert str(table.schema.field("date").type) == "date32[day]" and str(table.schema.field("income").type) == "double"
     first = table.slice(0, 1).to_pylist()[0]
     assert first["voucher"] == csv_rows[0]["voucher"] and first["org_code"] == csv_rows[0]["org_code"]
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the stand-in reader is patched into forked workers")
+def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layout, monkeypatch):
+    """A crash inside the Rust reader (abort) or a hang there (which SIGALRM cannot interrupt) is played by a
+    stand-in: os.abort(), and a regular expression that backtracks for minutes holding the interpreter."""
+    import re as _re
+
+    import sheetplan.check
+    import sheetplan.merge as merge_module
+
+    folder = tmp_path / "in"
+    shutil.copytree(SUBMITTED, folder)
+    good = sorted(p.name for p in folder.rglob("*.xlsx"))
+    shutil.copy(next(folder.rglob("XQ001*.xlsx")), folder / "崩溃.xlsx")
+    shutil.copy(next(folder.rglob("XQ001*.xlsx")), folder / "卡死.xlsx")
+    real = sheetplan.check.check_file
+
+    def stand_in(path, lay, display=None):
+        name = Path(path).name
+        if name == "崩溃.xlsx":
+            import faulthandler
+
+            faulthandler.disable()  # pytest's own crash report would only be noise here
+            os.abort()
+        if name == "卡死.xlsx":
+            _re.match(r"(a+)+$", "a" * 40 + "b")
+        return real(path, lay, display)
+
+    monkeypatch.setattr(sheetplan.check, "check_file", stand_in)
+    monkeypatch.setattr(merge_module, "HARD_LIMIT_GRACE", 1)
+    files = [(p, p.name) for p in sorted(folder.rglob("*.xlsx"))]
+    results = merge_module.read_all(files, layout, jobs=2, timeout=1)
+    assert [r.source_file for r in results] == [s for _, s in files]  # every file, in input order
+    by_name = {r.source_file: r for r in results}
+    assert [p.code for p in by_name["崩溃.xlsx"].problems] == ["reader_crashed"]
+    assert [p.code for p in by_name["卡死.xlsx"].problems] == ["timeout"]
+    assert by_name["崩溃.xlsx"].sha256 and by_name["崩溃.xlsx"].status == "unreadable"
+    assert all(by_name[n].readable for n in good)
+    assert sum(len(r.rows.get("ledger", [])) for r in results) == sum(
+        len(merge_module.read_one((str(p), p.name), layout).rows.get("ledger", [])) for p, n in files if n in good)

@@ -99,10 +99,42 @@ def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
 _LAYOUT: Layout | None = None
 
 
-def _init(layout: Layout) -> None:
-    global _LAYOUT
+_MARKERS: Path | None = None
+_DEVNULL: Any = None
+HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker stuck outside Python is ended
+
+
+def _init(layout: Layout, markers: Path | None = None) -> None:
+    global _LAYOUT, _MARKERS, _DEVNULL
     exit_with_parent()
-    _LAYOUT = layout
+    _LAYOUT, _MARKERS = layout, markers
+    _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
+
+
+def _read_chunk(chunk: list[tuple[int, tuple[str, str]]], timeout: int) -> list[tuple[int, FileResult]]:
+    """Worker side of :func:`read_all`: read a few files, leaving a marker of the one in hand.
+
+    SIGALRM (in :func:`read_one`) cannot interrupt a call stuck inside the Rust reader, which holds the
+    interpreter; faulthandler's watchdog is a C thread that needs nothing from it, and ends the worker.
+    The parent then sees a broken pool and learns from the marker which file did it.
+    """
+    import faulthandler
+
+    out = []
+    marker = _MARKERS / str(os.getpid()) if _MARKERS else None
+    for index, task in chunk:
+        if marker:
+            marker.write_text(str(index), encoding="ascii")
+        if timeout > 0:
+            faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
+        try:
+            out.append((index, read_one(task, None, timeout)))
+        finally:
+            if timeout > 0:
+                faulthandler.cancel_dump_traceback_later()
+    if marker:
+        marker.unlink(missing_ok=True)
+    return out
 
 
 class _Timeout(Exception):
@@ -111,6 +143,25 @@ class _Timeout(Exception):
 
 def _alarm(signum: int, frame: Any) -> None:
     raise _Timeout
+
+
+def _file_facts(res: FileResult) -> bool:
+    """Size, time and SHA-256 of the file for 提交情况; False (with the problem) when it cannot be opened."""
+    try:
+        st = os.stat(res.path)
+        res.size = st.st_size
+        res.modified = dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
+        h = hashlib.sha256()
+        with open(res.path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        res.sha256 = h.hexdigest()
+    except OSError as exc:
+        res.problems.append(problem("unreadable_file", f"文件 {res.source_file} 无法打开：{exc.strerror}。",
+                                    f"The file {res.source_file} cannot be opened: {exc.strerror}.", file=res.source_file))
+        res.status = "unreadable"
+        return False
+    return True
 
 
 def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int = FILE_TIMEOUT) -> FileResult:
@@ -122,18 +173,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     path, source = task
     start = time.perf_counter()
     res = FileResult(path, source)
-    try:
-        st = os.stat(path)
-        res.size = st.st_size
-        res.modified = dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        res.sha256 = h.hexdigest()
-    except OSError as exc:
-        res.problems.append(problem("unreadable_file", f"文件 {source} 无法打开：{exc.strerror}。", f"The file {source} cannot be opened: {exc.strerror}.", file=source))
-        res.status = "unreadable"
+    if not _file_facts(res):
         return res
     use_alarm = timeout > 0 and hasattr(signal, "SIGALRM")
     old = signal.signal(signal.SIGALRM, _alarm) if use_alarm else None
@@ -249,12 +289,17 @@ class Spill:
 
 
 def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None = None,
-             progress: Callable[[int, int], None] | None = None, spill: Spill | None = None) -> list[FileResult]:
-    """Map :func:`read_one` over files, in parallel processes (default: one per core).
+             progress: Callable[[int, int], None] | None = None, spill: Spill | None = None,
+             timeout: int = FILE_TIMEOUT) -> list[FileResult]:
+    """Map :func:`read_one` over files, in parallel processes (default: one per core), results in input order.
 
-    With ``spill``, each file's rows go to disk as soon as it is read.
+    With ``spill``, each file's rows go to disk as soon as it is read. ``jobs=1`` reads in this process.
+    A file that crashes or hangs its worker process costs only itself: the files that were in hand are read
+    again one by one in a process of their own, the rest go on in a new pool, and the file that did it gets
+    a ``reader_crashed`` or ``timeout`` problem.
     """
     tasks = [(str(p), s) for p, s in files]
+    in_process = jobs == 1
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[FileResult] = []
 
@@ -265,14 +310,96 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         if progress:
             progress(len(results), len(tasks))
 
-    if jobs == 1:
+    if in_process or not tasks:
         for t in tasks:
-            collect(read_one(t, layout))
+            collect(read_one(t, layout, timeout))
         return results
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(layout,)) as pool:
-        for r in pool.map(read_one, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4) or 1))):
-            collect(r)
+    slots: list[FileResult | None] = [None] * len(tasks)
+    emitted = 0
+
+    def place(index: int, r: FileResult) -> None:
+        nonlocal emitted
+        slots[index] = r
+        while emitted < len(slots) and slots[emitted] is not None:
+            collect(slots[emitted])  # type: ignore[arg-type]
+            slots[emitted] = _EMITTED
+            emitted += 1
+
+    with tempfile.TemporaryDirectory(prefix="sheetplan-workers-") as marks:
+        markers = Path(marks)
+        todo = list(range(len(tasks)))
+        while todo:
+            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place):
+                break
+            suspects = sorted(_in_hand(markers))
+            for index in suspects:
+                if slots[index] is None:
+                    place(index, _read_isolated(tasks[index], layout, timeout))
+            todo = [i for i in todo if slots[i] is None]
     return results
+
+
+_EMITTED = FileResult("", "")  # stands in a slot whose result has gone on, so that it is not held twice
+
+
+def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int, timeout: int, markers: Path,
+              place: Callable[[int, FileResult], None]) -> bool:
+    """Run ``work`` in a pool; True when the pool broke (a worker died) before all of it was done."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    size = max(1, min(16, len(work) // (jobs * 4) or 1))
+    chunks = [work[i:i + size] for i in range(0, len(work), size)]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers)) as pool:
+        futures = [pool.submit(_read_chunk, c, timeout) for c in chunks]
+        broken = False
+        for fut in futures:
+            try:
+                for index, r in fut.result():
+                    place(index, r)
+            except BrokenProcessPool:
+                broken = True
+    return broken
+
+
+def _in_hand(markers: Path) -> set[int]:
+    """Indexes of the files workers were reading when the pool broke (their markers), and clear them."""
+    found = set()
+    for m in markers.iterdir():
+        try:
+            found.add(int(m.read_text(encoding="ascii")))
+        except (OSError, ValueError):
+            pass
+        m.unlink(missing_ok=True)
+    return found
+
+
+def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int) -> FileResult:
+    """Read one file in a process of its own; if that process dies too, the file is the one that did it."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    path, source = task
+    start = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None)) as pool:
+            ((_, r),) = pool.submit(_read_chunk, [(0, task)], timeout).result()
+            return r
+    except BrokenProcessPool:
+        pass
+    res = FileResult(path, source)
+    res.seconds = time.perf_counter() - start
+    if not _file_facts(res):
+        return res
+    res.status = "unreadable"
+    if timeout > 0 and res.seconds >= timeout:
+        res.problems.append(problem("timeout", f"读取 {source} 超过 {timeout} 秒，已放弃。", f"Reading {source} took over {timeout} s; given up.",
+                                    file=source))
+    else:
+        res.problems.append(problem(
+            "reader_crashed", f"读取 {source} 时读取程序异常退出（文件可能损坏或构造异常），已跳过，其他文件不受影响。"
+                              "请在 Excel 或 WPS 中打开后另存为 .xlsx 再报送。",
+            f"The reader stopped abnormally on {source} (the file may be damaged or crafted); it was skipped and the other "
+            "files are unaffected. Open it in Excel or WPS and save it as .xlsx.", file=source))
+    return res
 
 
 # ----------------------------------------------------------------------------- reduce

@@ -69,6 +69,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "unknown_layout": ("error", "不是本版式的工作簿", "not a workbook of this layout"),
     "layout_version": ("warning", "工作簿的版式版本与当前不同", "the workbook's layout version differs"),
     "timeout": ("error", "读取超时", "reading took too long"),
+    "reader_crashed": ("error", "读取此文件时读取程序异常退出", "the reader stopped abnormally on this file"),
     # merge
     "not_on_roster": ("warning", "不在名册中的学校", "a school not on the roster"),
     "superseded": ("info", "同一学校的另一文件更新，此文件已被替代", "a newer file of the same school replaces this one"),
