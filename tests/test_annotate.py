@@ -276,3 +276,29 @@ def test_info_marks_do_not_look_like_template_headers(template, tmp_path):
     ws = openpyxl.load_workbook(out)["经费台账"]
     assert ws["C3"].fill.fgColor.rgb == "FFE2EFDA"
     assert ws["A2"].fill.fgColor.rgb != ws["C3"].fill.fgColor.rgb
+
+
+def test_check_annotate_on_the_command_line(tmp_path, template):
+    from click.testing import CliRunner
+
+    from sheetplan.cli import cli
+
+    good = tmp_path / "好.xlsx"
+    good.write_bytes(XQ004.read_bytes())
+    broken = _edit_part(template, tmp_path / "坏.xlsx", "xl/styles.xml", lambda t: t.replace("cellXfs", "cellXfz"))
+    with zipfile.ZipFile(XQ004) as zin, zipfile.ZipFile(tmp_path / "宏.xlsm", "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(b"spreadsheetml.sheet.main+xml", b"sheet.macroEnabled.main+xml")
+            zout.writestr(info, data)
+    out = tmp_path / "标注"
+    r = CliRunner().invoke(cli, ["check", str(good), str(broken), str(tmp_path / "宏.xlsm"), "--annotate", str(out)])
+    assert r.exit_code == 2, r.output  # the damaged file could not be annotated; the others were
+    assert "无法标注 坏.xlsx" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["好_问题标注.xlsx", "宏_问题标注.xlsm"]
+    ws = openpyxl.load_workbook(out / "好_问题标注.xlsx")["经费台账"]
+    assert ws["F19"].comment.text.startswith(COMMENT_MARK)
+    single = tmp_path / "single.xlsx"
+    r = CliRunner().invoke(cli, ["check", str(good), "--annotate", str(single)])
+    assert r.exit_code == 1 and single.exists(), r.output

@@ -132,13 +132,23 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
         readable = [r for r in results if r.readable]
         if len(files) > 1 and annotate_to.suffix.lower() == ".xlsx":
             raise UsageError("检查多个文件时，--annotate 须指定文件夹。", "With several files, --annotate must name a folder.")
+        failed = False
         for r in readable:
-            target = annotate_to / f"{r.path.stem}_问题标注.xlsx" if len(files) > 1 else annotate_to
             if r.kind not in ("xlsx", "xlsm"):
                 click.echo(f"{r.display}: only .xlsx files can be annotated." if lang == "en" else f"{r.display}：只能标注 .xlsx 文件。", err=True)
                 continue
-            annotate_workbook(r.path, target, r.report.problems, lang)
+            # A workbook with macros stays .xlsm: Excel refuses macro content under an .xlsx name.
+            suffix = ".xlsm" if r.kind == "xlsm" else ".xlsx"
+            target = annotate_to / f"{r.path.stem}_问题标注{suffix}" if len(files) > 1 else annotate_to.with_suffix(suffix)
+            try:
+                annotate_workbook(r.path, target, r.report.problems, lang)
+            except UsageError as exc:  # one damaged file does not stop the others' annotation
+                click.echo(exc.text(lang), err=True)
+                failed = True
+                continue
             click.echo(f"Annotated copy: {target}" if lang == "en" else f"已写出标注副本：{target}", err=True)
+        if failed:
+            raise CommandFailed("", 2)
     code = exit_code(results)
     if code:
         raise CommandFailed("", code)
