@@ -297,8 +297,10 @@ def test_check_annotate_on_the_command_line(tmp_path, template):
     assert r.exit_code == 2, r.output  # the damaged file could not be annotated; the others were
     assert "无法标注 坏.xlsx" in r.output and "Traceback" not in r.output
     assert sorted(p.name for p in out.iterdir()) == ["好_问题标注.xlsx", "宏_问题标注.xlsm"]
-    ws = openpyxl.load_workbook(out / "好_问题标注.xlsx")["经费台账"]
-    assert ws["F19"].comment.text.startswith(COMMENT_MARK)
+    wb = openpyxl.load_workbook(out / "好_问题标注.xlsx")
+    assert wb["经费台账"]["F19"].comment.text.startswith(COMMENT_MARK)
+    listed = {(r[2], r[3]): r[4] for r in wb["问题清单"].iter_rows(min_row=2, values_only=True)}
+    assert listed[("经费台账", "F19")] == "收入(元)" and listed[("工作计划", "G6")] == "完成日期"  # labels, not keys
     single = tmp_path / "single.xlsx"
     r = CliRunner().invoke(cli, ["check", str(good), "--annotate", str(single)])
     assert r.exit_code == 1 and single.exists(), r.output

@@ -20,7 +20,7 @@ import re
 import zipfile
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape, unescape
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException, ElementTree
 from .errors import UsageError
 from .files import atomic_output
 from .geometry import a1
+from .layout import Layout
 from .problems import SEVERITY_ORDER, Problem
 
 PROBLEM_SHEET = {"zh": "问题清单", "en": "Problems"}
@@ -559,7 +560,7 @@ def _remove_comments(pkg: _Package, part: str, cells: list[str]) -> None:
 # ----------------------------------------------------------------------------- problem sheet
 
 
-def _problem_sheet_xml(problems: Sequence[Problem], lang: str) -> str:
+def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> str:
     en = lang == "en"
     head = (["Severity", "Code", "Sheet", "Cell", "Field", "Value", "Message"] if en
             else ["严重程度", "代码", "工作表", "单元格", "字段", "原值", "说明"])
@@ -573,22 +574,25 @@ def _problem_sheet_xml(problems: Sequence[Problem], lang: str) -> str:
     rows = ['<row r="1">' + "".join(cell(0, c, h) for c, h in enumerate(head)) + "</row>"]
     links = []
     for i, p in enumerate(sorted(problems, key=Problem.sort_key), start=1):
-        values = [words.get(p.severity, p.severity), p.code, p.sheet, p.cell, p.field, p.value, p.message(lang)]
+        field = labels.get((p.table, p.field), labels.get((None, p.field), p.field)) if p.field else None
+        values = [words.get(p.severity, p.severity), p.code, p.sheet, p.cell, field, p.value, p.message(lang)]
         rows.append(f'<row r="{i + 1}">' + "".join(cell(i, c, v) for c, v in enumerate(values)) + "</row>")
         if p.sheet and p.cell:
             sheet = "'" + p.sheet.replace("'", "''") + "'"
             links.append(f'<hyperlink ref="{a1(i, 3)}" location="{_x(sheet)}!{p.cell}" display="{_x(p.cell)}"/>')
-    widths = [8, 22, 12, 8, 12, 20, 80]
+    widths = [8, 30, 12, 8, 14, 20, 90]
     cols = "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths))
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
             '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             '</sheetView></sheetViews>'
             f"<cols>{cols}</cols><sheetData>{''.join(rows)}</sheetData>"
             + (f"<hyperlinks>{''.join(links)}</hyperlinks>" if links else "")
             + '<pageMargins left="0.5" right="0.5" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
-            '<pageSetup paperSize="9" orientation="landscape"/></worksheet>')
+            # one page wide, as many long as it takes
+            '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
 
 
 def _add_problem_sheet(pkg: _Package, name: str, xml: str) -> None:
@@ -692,14 +696,17 @@ def _undo(pkg: _Package, state: dict[str, Any], styles: _Styles) -> None:
 # ----------------------------------------------------------------------------- entry point
 
 
-def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Problem], lang: str = "zh") -> None:
+def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Problem], lang: str = "zh",
+                      layout: Layout | None = None) -> None:
     """Write a copy of ``src`` with every problem cell filled and commented and a problem sheet.
+
+    With ``layout``, the problem sheet names fields by their labels (日期, 收入(元)) instead of their keys.
 
     Raises :class:`UsageError` (with the file's name) when ``src`` is not an .xlsx package this can edit.
     """
     src = Path(src)
     try:
-        pkg = _annotated(src, problems, lang)
+        pkg = _annotated(src, problems, lang, _labels(layout, lang))
     except UsageError:
         raise
     except (KeyError, ValueError, IndexError, AttributeError, UnicodeDecodeError, ElementTree.ParseError,
@@ -711,7 +718,21 @@ def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Probl
         pkg.write(fh)
 
 
-def _annotated(src: Path, problems: Sequence[Problem], lang: str) -> _Package:
+def _labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, str], str]:
+    """(table, field key) → label; (None, key) too where the key means one label across the layout."""
+    if layout is None:
+        return {}
+    out: dict[tuple[str | None, str], str] = {}
+    seen: dict[str, set[str]] = defaultdict(set)
+    for sheet in layout.sheets:
+        for f in sheet.fields:
+            out[(sheet.key, f.key)] = f.label[lang]
+            seen[f.key].add(f.label[lang])
+    out.update({(None, key): next(iter(labels)) for key, labels in seen.items() if len(labels) == 1})
+    return out
+
+
+def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> _Package:
     pkg = _Package(src)
     old = _read_state(pkg)
     styles = _Styles(pkg)
@@ -736,7 +757,7 @@ def _annotated(src: Path, problems: Sequence[Problem], lang: str) -> _Package:
         _add_comments(pkg, part, {ref: COMMENT_MARK + "\n".join(p.message(lang) for p in ps) for ref, ps in cells.items()})
         state["cells"][name] = {ref: list(v) for ref, v in record.items()}
     styles.save()
-    _add_problem_sheet(pkg, sheet_name, _problem_sheet_xml(problems, lang))
+    _add_problem_sheet(pkg, sheet_name, _problem_sheet_xml(problems, lang, labels))
     state["styles_sha"] = hashlib.sha256(pkg.parts["xl/styles.xml"]).hexdigest()
     _write_state(pkg, state)
     return pkg

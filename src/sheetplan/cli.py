@@ -141,7 +141,7 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
             suffix = ".xlsm" if r.kind == "xlsm" else ".xlsx"
             target = annotate_to / f"{r.path.stem}_问题标注{suffix}" if len(files) > 1 else annotate_to.with_suffix(suffix)
             try:
-                annotate_workbook(r.path, target, r.report.problems, lang)
+                annotate_workbook(r.path, target, r.report.problems, lang, layout)
             except UsageError as exc:  # one damaged file does not stop the others' annotation
                 click.echo(exc.text(lang), err=True)
                 failed = True
