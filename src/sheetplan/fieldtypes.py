@@ -100,11 +100,15 @@ class _Ctx:
         return self.out
 
     def note(self, raw: Any, value: Any, how_zh: str = "", how_en: str = "") -> None:
-        self.out.findings.append(Finding(
-            "normalized",
-            f"{self.label['zh']}“{show(raw)}”按“{show(value)}”读取{how_zh}。",
-            f"{self.label['en']} '{show(raw)}' read as '{show(value)}'{how_en}.",
-        ))
+        if isinstance(raw, str) and not isinstance(value, str) and show(raw) == show(value) and not how_zh:
+            # Only the kind changed (text that looks exactly like a date or number): say that, not "X read as X".
+            kind_zh, kind_en = ("日期", "a date") if isinstance(value, dt.date) else ("数字", "a number")
+            zh = f"{self.label['zh']}“{show(raw)}”是以文字保存的{kind_zh}，已按{kind_zh}读取。"
+            en = f"{self.label['en']} '{show(raw)}' is {kind_en} stored as text; read as {kind_en}."
+        else:
+            zh = f"{self.label['zh']}“{show(raw)}”按“{show(value)}”读取{how_zh}。"
+            en = f"{self.label['en']} '{show(raw)}' read as '{show(value)}'{how_en}."
+        self.out.findings.append(Finding("normalized", zh, en))
 
     def as_text_warning(self, raw: Any, value: Any) -> None:
         if not self.in_formulas:
