@@ -34,7 +34,9 @@ files = sorted(glob.glob(sys.argv[1] + "/*.xlsx"))
 mode = sys.argv[3]
 frames = {}
 for f in files:
-    for name, df in pd.read_excel(f, sheet_name=None, engine="openpyxl").items():
+    # header=1: every sheet opens with a title row naming the school; with the default header=0 that title
+    # becomes a column name, a new one per school, and concat builds a frame a thousand columns wide.
+    for name, df in pd.read_excel(f, sheet_name=None, engine="openpyxl", header=1).items():
         frames.setdefault(name, []).append(df)
 if mode == "read":
     sys.exit(0)
