@@ -190,7 +190,11 @@ def test_formula_injection_stays_text(lo, tmp_path, layout):
     assert row["经办人"].data_type == "s" and row["经办人"].value == "+1+1"
     assert row["备注"].value == "@SUM(1)"
     exported = list(_csv(tmp_path / "exp" / "ledger.csv"))
-    assert exported[0]["summary"] == evil
+    # in the CSV a leading apostrophe keeps Excel from evaluating it when a clerk double-clicks the file
+    assert (exported[0]["summary"], exported[0]["handler"], exported[0]["note"]) == ("'" + evil, "'+1+1", "'@SUM(1)")
+    for name in ("ledger.csv", "problems.csv", "submissions.csv"):
+        for rec in _csv(tmp_path / "exp" / name):
+            assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in rec.values() if v), (name, rec)
 
 
 def test_unreadable_files_do_not_stop_the_others(tmp_path):

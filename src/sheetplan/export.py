@@ -1,4 +1,7 @@
-"""`merge --export DIR`: tidy CSV files (UTF-8 with BOM, so Excel opens them right)."""
+"""`merge --export DIR`: tidy CSV files (UTF-8 with BOM, so Excel opens them right).
+
+Text from a school that a spreadsheet would take for a formula is written with a leading apostrophe.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,17 @@ SUBMISSION_COLUMNS = ["source_file", "sha256", "size", "modified", "layout", "la
                       "org_name", "prepared_on", "status"]
 
 
+# Excel, WPS and LibreOffice evaluate a CSV cell that starts with one of these as a formula (HYPERLINK, DDE …).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(v: Any) -> Any:
     if v is None:
         return ""
+    if type(v) is str:
+        # A leading apostrophe makes the spreadsheet keep the text as text (and hides the apostrophe);
+        # Parquet, read by programs rather than spreadsheets, keeps the text as it was.
+        return "'" + v if v.startswith(FORMULA_START) else v
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, float) and v.is_integer():
