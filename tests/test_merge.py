@@ -417,3 +417,26 @@ def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layou
     assert all(by_name[n].readable for n in good)
     assert sum(len(r.rows.get("ledger", [])) for r in results) == sum(
         len(merge_module.read_one((str(p), p.name), layout).rows.get("ledger", [])) for p, n in files if n in good)
+
+
+def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
+    """问题清单 lists the most serious problems that fit and says how many more problems.csv holds; none dropped."""
+    import sheetplan.writer.district as district
+
+    full = merge([SUBMITTED])  # as the command below: no roster
+    n = len(full.problems)
+    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", n - 3)  # one header row, room for n - 4 problems
+    monkeypatch.setattr(district, "EXCEL_MAX_ROWS", n - 2)
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(SUBMITTED), "-o", str(out))
+    assert r.exit_code == 2 and "problems.csv" in r.output and not out.exists()
+    r = run("merge", str(SUBMITTED), "-o", str(out), "--export", str(tmp_path / "exp"))
+    assert r.exit_code == 1, r.output
+    rows = list(openpyxl.load_workbook(out)["问题清单"].iter_rows(values_only=True))
+    listed, last = rows[1:-1], rows[-1]
+    assert len(listed) == n - 4
+    assert last[0] == "另有 4 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。"
+    severities = [row[3] for row in listed]
+    assert severities == sorted(severities, key=["错误", "提醒", "说明"].index)  # errors first
+    assert sum(1 for p in full.problems if p.severity == "error") == severities.count("错误")
+    assert len(list(_csv(tmp_path / "exp" / "problems.csv"))) == n

@@ -20,6 +20,11 @@ def too_big(result: MergeResult) -> list[str]:
     return [k for k, rows in result.rows.items() if len(rows) > EXCEL_MAX_DATA_ROWS]
 
 
+def too_many_problems(result: MergeResult) -> bool:
+    """Whether 问题清单 cannot list every problem (then only the export has them all)."""
+    return len(result.problems) > EXCEL_MAX_DATA_ROWS - 1
+
+
 def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,
                   lang: str = "zh", force_no_detail: bool = False) -> bool:
     """Write the district workbook and/or the export; return whether detail went into the workbook."""
@@ -34,6 +39,11 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
             f"{names} 合并后超过 Excel 单表 1,048,576 行的上限，无法写入一个工作簿。请加 --export 文件夹：明细写入 CSV，工作簿只保留汇总。",
             f"{', '.join(big)}: the merged rows exceed Excel's 1,048,576 rows per sheet. Add --export DIR: the detail "
             "goes to CSV and the workbook keeps the summaries.")
+    if too_many_problems(result) and output is not None and export_dir is None:
+        raise UsageError(
+            f"问题共 {len(result.problems):,} 条，超过 Excel 单表 1,048,576 行的上限，问题清单无法全部列出。请加 --export 文件夹：全部问题写入 problems.csv。",
+            f"{len(result.problems):,} problems exceed Excel's 1,048,576 rows per sheet. Add --export DIR: problems.csv "
+            "lists them all.")
     if export_dir is not None:
         export_csv(result, export_dir, lang, parquet)
     if output is not None:

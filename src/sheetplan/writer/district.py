@@ -31,6 +31,7 @@ WORDS = {
            "source": "来源文件", "row": "来源行", "total": "合计", "summary": "汇总", "submissions": "提交情况",
            "problems": "问题清单", "breakdowns": "分项统计", "charts": "图表", "entries": "报名",
            "sub_cols": ["来源文件", "SHA-256", "大小(字节)", "修改时间", "版式", "版式版本", "单位代码", "单位名称", "填报日期", "状态"],
+           "prob_more": "另有 {n} 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。",
            "prob_cols": ["来源文件", "单位代码", "单位名称", "严重程度", "代码", "工作表", "单元格", "行", "字段", "原值", "说明", "原始行"],
            "sev": {"error": "错误", "warning": "提醒", "info": "说明"}},
     "en": {"code": "Org code", "name": "Organisation", "status": "Status", "errors": "Errors", "warnings": "Warnings",
@@ -38,6 +39,7 @@ WORDS = {
            "problems": "Problems", "breakdowns": "Breakdowns", "charts": "Charts", "entries": "Entries",
            "sub_cols": ["Source file", "SHA-256", "Size (bytes)", "Modified", "Layout", "Layout version", "Org code",
                         "Organisation", "Prepared on", "Status"],
+           "prob_more": "{n} more problems (the least serious) do not fit in a sheet; problems.csv in the export folder has them all.",
            "prob_cols": ["Source file", "Org code", "Organisation", "Severity", "Code", "Sheet", "Cell", "Row", "Field",
                          "Value", "Message", "Raw row"],
            "sev": {"error": "error", "warning": "warning", "info": "info"}},
@@ -295,7 +297,17 @@ class _District:
             ws.write_string(0, c, h, self.header())
         sev = self.w["sev"]
         red, yellow = self.fmt(font_color="#C00000"), self.fmt(font_color="#9C5700")
-        for i, rec in enumerate(self.r.problem_records(self.lang, labels=True), start=1):
+        records = self.r.problem_records(self.lang, labels=True)
+        room = EXCEL_MAX_ROWS - 2  # the header row, and a row to say what did not fit
+        if len(records) > room:
+            # Most serious first, so that what does not fit is the least important; problems.csv has all of them.
+            order = {"error": 0, "warning": 1}
+            records = sorted(records, key=lambda rec: order.get(rec["severity"], 2))
+            left = len(records) - room
+            records = records[:room]
+        else:
+            left = 0
+        for i, rec in enumerate(records, start=1):
             values = [rec["source_file"], rec["org_code"], rec["org_name"], sev.get(rec["severity"], rec["severity"]),
                       rec["code"], rec["sheet"], rec["cell"], rec["row"], rec["field"], rec["value"], rec["message"], rec["raw"]]
             for c, v in enumerate(values):
@@ -307,9 +319,11 @@ class _District:
                     ws.write_string(i, c, v, red if rec["severity"] == "error" else yellow if rec["severity"] == "warning" else None)
                 else:
                     ws.write_string(i, c, str(v))
+        if left:  # after the rows: constant-memory mode writes rows in order
+            ws.write_string(len(records) + 1, 0, self.w["prob_more"].format(n=left), red)
         for c, width in enumerate([30, 12, 20, 8, 22, 12, 8, 6, 12, 20, 60, 40]):
             ws.set_column(c, c, width)
-        ws.autofilter(0, 0, max(1, len(self.r.problems)), len(cols) - 1)
+        ws.autofilter(0, 0, max(1, len(records)), len(cols) - 1)
         self.page(ws, 0, len(cols) - 1)
 
     def breakdown_sheet(self) -> None:
