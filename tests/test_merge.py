@@ -76,12 +76,13 @@ def test_summary_sheet(merged, layout):
     ws = openpyxl.load_workbook(out / "区汇总.xlsx", data_only=True)["汇总"]
     head = [c.value for c in ws[2]]
     assert head[:3] == ["单位代码", "单位名称", "提交状态"]
-    assert head[3:19] == [c.label["zh"] for c in layout.district.columns] + ["错误数", "警告数"][:16 - len(layout.district.columns)] or True
+    assert head[3:] == [c.label["zh"] for c in layout.district.columns] + ["错误数", "警告数", "来源文件"]
     rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
     col = {h: i for i, h in enumerate(head)}
     assert [k for k in rows] == ["XQ001", "XQ002", "XQ003", "XQ004", "XQ005", "XQ006", "XQ101", "合计"]
     assert rows["XQ006"][col["提交状态"]] == "未提交"
     assert rows["XQ006"][col["计划事项"]] is None and rows["XQ006"][col["慰问金额"]] is None  # blank, not 0
+    assert rows["XQ006"][col["错误数"]] in (None, "") and rows["XQ004"][col["错误数"]] == 6  # no file, no count
     assert rows["XQ002"][col["提交状态"]] == "已提交"
     assert rows["XQ002"][col["来源文件"]] == "城南片/XQ002_新桥区实验中学_2025.xlsx"
     assert rows["XQ004"][col["错误数"]] == 6

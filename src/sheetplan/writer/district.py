@@ -159,8 +159,13 @@ class _District:
                     ws.write_blank(r, pos[c.key], None, self.fmt(border=1, num_format=FMT[c.format]))
             src = a1(r, src_col, False).replace(col_letter(src_col), "$" + col_letter(src_col))
             for col, sev, value in ((err_col, "error", s.errors), (warn_col, "warning", s.warnings)):
+                # a school that sent no file has no problem count either: blank, not 0
+                cached: Any = "" if s.source_file is None else value
                 if self.detail:
-                    ws.write_formula(r, col, f'=IF({src}="",0,COUNTIFS({psrc},{src},{psev},{_q(self.w["sev"][sev])}))', self.fmt(border=1), value)
+                    ws.write_formula(r, col, f'=IF({src}="","",COUNTIFS({psrc},{src},{psev},{_q(self.w["sev"][sev])}))',
+                                     self.fmt(border=1), cached)
+                elif s.source_file is None:
+                    ws.write_blank(r, col, None, self.fmt(border=1))
                 else:
                     ws.write_number(r, col, value, self.fmt(border=1))
             ws.write_string(r, src_col, s.source_file or "", text)
@@ -247,7 +252,7 @@ class _District:
                     ws.write_number(i, c, v)
                 else:
                     ws.write_string(i, c, str(v))
-        for c, width in enumerate([36, 20, 12, 20, 8, 8, 12, 24, 12, 10]):
+        for c, width in enumerate([46, 20, 12, 20, 8, 8, 12, 24, 12, 10]):
             ws.set_column(c, c, width)
         ws.autofilter(0, 0, max(1, len(self.r.files)), len(cols) - 1)
         self.page(ws, 0, len(cols) - 1)
