@@ -399,8 +399,10 @@ def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layou
         name = Path(path).name
         if name == "崩溃.xlsx":
             import faulthandler
+            import resource
 
             faulthandler.disable()  # pytest's own crash report would only be noise here
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # and no core file left behind
             os.abort()
         if name == "卡死.xlsx":
             _re.match(r"(a+)+$", "a" * 40 + "b")
