@@ -34,8 +34,16 @@ def _date(rng: random.Random, month: int | None = None) -> dt.date:
     return dt.date(YEAR, m, rng.randint(1, 28))
 
 
-def filled_data(seed: int) -> Filled:
-    """One school's year of varied data; every tenth seed makes typical mistakes."""
+# Stands in each entry's phone number for digits of the school's own, so that schools stamped from one data set
+# do not enter the same people: across a real district two schools rarely enter the same person.
+SCHOOL_MARK = "⟦bench-school⟧"
+
+
+def filled_data(seed: int, school_mark: str | None = None) -> Filled:
+    """One school's year of varied data; every tenth seed makes typical mistakes.
+
+    With ``school_mark``, phone numbers carry that mark where four digits of the school's number go.
+    """
     layout = load_layout("school")
     rng = random.Random(seed)
     lists = layout.lists
@@ -78,7 +86,8 @@ def filled_data(seed: int) -> Filled:
     events = [e for e in lists["entry_event"].values if e != "教学技能比武"]
     for i in range(ROWS["entries"]):
         entries.append({"event": events[i % len(events)], "group": "不分组", "name": people[200 + i // 2],
-                        "gender": rng.choice("男女"), "age": rng.randint(23, 58), "phone": f"139{rng.randint(10**7, 10**8 - 1)}"})
+                        "gender": rng.choice("男女"), "age": rng.randint(23, 58),
+                        "phone": f"139{school_mark}{rng.randint(1000, 9999)}" if school_mark else f"139{rng.randint(10**7, 10**8 - 1)}"})
     if bad:
         ledger[3]["income"] = "1200元"
         ledger[7]["date"] = dt.date(YEAR + 1, 2, 1)
@@ -91,7 +100,7 @@ def filled_data(seed: int) -> Filled:
 
 def _marked(seed: int) -> list[tuple[zipfile.ZipInfo, bytes]]:
     buf = io.BytesIO()
-    write_template(load_layout("school"), Org(NAME_MARK, CODE_MARK, YEAR), buf, filled=filled_data(seed))
+    write_template(load_layout("school"), Org(NAME_MARK, CODE_MARK, YEAR), buf, filled=filled_data(seed, SCHOOL_MARK))
     with zipfile.ZipFile(buf) as zf:
         return [(info, zf.read(info)) for info in zf.infolist()]
 
@@ -104,8 +113,9 @@ def _write_group(args: tuple[int, list[int], str]) -> int:
         path = Path(folder) / f"{code}_{name}_{YEAR}.xlsx"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
             for info, data in parts:
-                if NAME_MARK.encode() in data or CODE_MARK.encode() in data:
-                    data = data.replace(NAME_MARK.encode(), escape(name, quote=False).encode()).replace(CODE_MARK.encode(), code.encode())
+                if NAME_MARK.encode() in data or CODE_MARK.encode() in data or SCHOOL_MARK.encode() in data:
+                    data = (data.replace(NAME_MARK.encode(), escape(name, quote=False).encode()).replace(CODE_MARK.encode(), code.encode())
+                            .replace(SCHOOL_MARK.encode(), f"{i % 10000:04d}".encode()))
                 zout.writestr(info, data)
     return len(indexes)
 
