@@ -574,7 +574,7 @@ def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[t
     rows = ['<row r="1">' + "".join(cell(0, c, h) for c, h in enumerate(head)) + "</row>"]
     links = []
     for i, p in enumerate(sorted(problems, key=Problem.sort_key), start=1):
-        field = labels.get((p.table, p.field), labels.get((None, p.field), p.field)) if p.field else None
+        field = labels.get((p.table, p.field), p.field) if p.field else None
         values = [words.get(p.severity, p.severity), p.code, p.sheet, p.cell, field, p.value, p.message(lang)]
         rows.append(f'<row r="{i + 1}">' + "".join(cell(i, c, v) for c, v in enumerate(values)) + "</row>")
         if p.sheet and p.cell:
@@ -719,17 +719,10 @@ def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Probl
 
 
 def _labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, str], str]:
-    """(table, field key) → label; (None, key) too where the key means one label across the layout."""
+    """(table, field key) → label."""
     if layout is None:
         return {}
-    out: dict[tuple[str | None, str], str] = {}
-    seen: dict[str, set[str]] = defaultdict(set)
-    for sheet in layout.sheets:
-        for f in sheet.fields:
-            out[(sheet.key, f.key)] = f.label[lang]
-            seen[f.key].add(f.label[lang])
-    out.update({(None, key): next(iter(labels)) for key, labels in seen.items() if len(labels) == 1})
-    return out
+    return {(sheet.key, f.key): f.label[lang] for sheet in layout.sheets for f in sheet.fields}
 
 
 def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> _Package:

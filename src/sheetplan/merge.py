@@ -145,6 +145,11 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Timeout
 
 
+def _timeout_problem(source: str, timeout: int) -> Problem:
+    return problem("timeout", f"读取 {source} 超过 {timeout} 秒，已放弃。", f"Reading {source} took over {timeout} s; given up.",
+                   file=source)
+
+
 def _file_facts(res: FileResult) -> bool:
     """Size, time and SHA-256 of the file for 提交情况; False (with the problem) when it cannot be opened."""
     try:
@@ -182,7 +187,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
             signal.alarm(timeout)
         data = check_file(path, lay, source)
     except _Timeout:
-        res.problems.append(problem("timeout", f"读取 {source} 超过 {timeout} 秒，已放弃。", f"Reading {source} took over {timeout} s; given up.", file=source))
+        res.problems.append(_timeout_problem(source, timeout))
         res.status = "unreadable"
         return res
     except Exception as exc:  # the last line of defence: one file never stops a merge
@@ -314,16 +319,18 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         for t in tasks:
             collect(read_one(t, layout, timeout))
         return results
-    slots: list[FileResult | None] = [None] * len(tasks)
+    pending: dict[int, FileResult] = {}  # results that arrived before an earlier file's
     emitted = 0
 
     def place(index: int, r: FileResult) -> None:
         nonlocal emitted
-        slots[index] = r
-        while emitted < len(slots) and slots[emitted] is not None:
-            collect(slots[emitted])  # type: ignore[arg-type]
-            slots[emitted] = _EMITTED
+        pending[index] = r
+        while emitted in pending:
+            collect(pending.pop(emitted))
             emitted += 1
+
+    def done(index: int) -> bool:
+        return index < emitted or index in pending
 
     with tempfile.TemporaryDirectory(prefix="sheetplan-workers-") as marks:
         markers = Path(marks)
@@ -331,15 +338,11 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         while todo:
             if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place):
                 break
-            suspects = sorted(_in_hand(markers))
-            for index in suspects:
-                if slots[index] is None:
+            for index in sorted(_in_hand(markers)):
+                if not done(index):
                     place(index, _read_isolated(tasks[index], layout, timeout))
-            todo = [i for i in todo if slots[i] is None]
+            todo = [i for i in todo if not done(i)]
     return results
-
-
-_EMITTED = FileResult("", "")  # stands in a slot whose result has gone on, so that it is not held twice
 
 
 def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int, timeout: int, markers: Path,
@@ -391,8 +394,7 @@ def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int) -> FileR
         return res
     res.status = "unreadable"
     if timeout > 0 and res.seconds >= timeout:
-        res.problems.append(problem("timeout", f"读取 {source} 超过 {timeout} 秒，已放弃。", f"Reading {source} took over {timeout} s; given up.",
-                                    file=source))
+        res.problems.append(_timeout_problem(source, timeout))
     else:
         res.problems.append(problem(
             "reader_crashed", f"读取 {source} 时读取程序异常退出（文件可能损坏或构造异常），已跳过，其他文件不受影响。"

@@ -22,7 +22,9 @@ def too_big(result: MergeResult) -> list[str]:
 
 def too_many_problems(result: MergeResult) -> bool:
     """Whether 问题清单 cannot list every problem (then only the export has them all)."""
-    return len(result.problems) > EXCEL_MAX_DATA_ROWS - 1
+    from .writer.district import problem_rows
+
+    return len(result.problems) > problem_rows()
 
 
 def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,

@@ -167,11 +167,17 @@ def prolog_verdict(head: bytes) -> str:
 
 def _decode_prolog(head: bytes) -> str | None:
     """The part's first bytes as text; UTF-16 with or without BOM is decoded, anything with NULs left is None."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
-        enc = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-16-le" if head[0] == 0x3C else "utf-16-be")
-        text = head[: len(head) // 2 * 2].decode(enc, errors="replace")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        enc = "utf-16"  # the BOM says which end
+    elif head.startswith(b"<\x00"):
+        enc = "utf-16-le"
+    elif head.startswith(b"\x00<"):
+        enc = "utf-16-be"
     else:
-        text = head.decode("utf-8", errors="replace")
+        enc = "utf-8"
+    if enc != "utf-8":
+        head = head[: len(head) // 2 * 2]
+    text = head.decode(enc, errors="replace")
     return None if "\x00" in text else text
 
 

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 import xlsxwriter
 
 from ..geometry import a1, col_letter, quote_sheet
+from ..problems import SEVERITY_ORDER
 from .template import display_width
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -303,11 +304,10 @@ class _District:
         sev = self.w["sev"]
         red, yellow = self.fmt(font_color="#C00000"), self.fmt(font_color="#9C5700")
         records = self.r.problem_records(self.lang, labels=True)
-        room = EXCEL_MAX_ROWS - 2  # the header row, and a row to say what did not fit
+        room = problem_rows()
         if len(records) > room:
             # Most serious first, so that what does not fit is the least important; problems.csv has all of them.
-            order = {"error": 0, "warning": 1}
-            records = sorted(records, key=lambda rec: order.get(rec["severity"], 2))
+            records = sorted(records, key=lambda rec: SEVERITY_ORDER.get(rec["severity"], len(SEVERITY_ORDER)))
             left = len(records) - room
             records = records[:room]
         else:
@@ -455,6 +455,11 @@ class _District:
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 1)
+
+
+def problem_rows() -> int:
+    """How many problems 问题清单 can list: a sheet's rows less the header and a row saying what did not fit."""
+    return EXCEL_MAX_ROWS - 2
 
 
 def write_district(result: MergeResult, target: str | IO[bytes], lang: str = "zh", detail: bool = True,
