@@ -146,6 +146,23 @@ def test_export_csv_files(merged, layout):
                               "field", "value", "message", "raw"]
 
 
+def test_export_joined_from_the_workers_pieces_equals_one_rendered_from_the_rows(merged, layout, tmp_path):
+    """The CLI's export joins CSV lines the workers rendered (skipping the superseded 初稿); the API renders rows."""
+    from sheetplan.export import export_csv
+
+    out, _ = merged
+    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
+    try:
+        assert result.spill is not None and result.spill.csv is None  # no pieces: rendered from the rows here
+        export_csv(result, tmp_path / "api")
+    finally:
+        result.spill.close()
+    assert any(f.status == "superseded" for f in result.files)
+    for t in layout.tables:
+        assert (tmp_path / "api" / f"{t.key}.csv").read_bytes() == (out / "export" / f"{t.key}.csv").read_bytes(), t.key
+        assert len(list(_csv(out / "export" / f"{t.key}.csv"))) == result.counts[t.key]["merged"]
+
+
 def test_district_workbook_recalculates_to_the_cached_values(merged, lo, tmp_path):
     out, _ = merged
     src = out / "区汇总.xlsx"
@@ -418,8 +435,9 @@ def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layou
     assert [p.code for p in by_name["卡死.xlsx"].problems] == ["timeout"]
     assert by_name["崩溃.xlsx"].sha256 and by_name["崩溃.xlsx"].status == "unreadable"
     assert all(by_name[n].readable for n in good)
-    assert sum(len(r.rows.get("ledger", [])) for r in results) == sum(
-        len(merge_module.read_one((str(p), p.name), layout).rows.get("ledger", [])) for p, n in files if n in good)
+    assert [row for r in results for row in r.table_rows("ledger")] == [
+        row for p, n in files if n in good for row in merge_module.read_one((str(p), p.name), layout).table_rows("ledger")]
+    assert sum(r.n_rows.get("ledger", 0) for r in results) > 0
 
 
 def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .files import atomic_output
-from .merge import MergeResult
+
+if TYPE_CHECKING:  # merge's workers import this module; merge is only needed for the annotations
+    from .merge import MergeResult
 
 PROVENANCE = ["org_code", "org_name", "source_file", "source_row"]
 PROBLEM_COLUMNS = ["source_file", "org_code", "org_name", "severity", "code", "sheet", "cell", "row", "field",
@@ -25,12 +29,15 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if type(v) is str:
+    t = type(v)
+    if t is str:
         # A leading apostrophe makes the spreadsheet keep the text as text (and hides the apostrophe);
         # Parquet, read by programs rather than spreadsheets, keeps the text as it was.
         return "'" + v if v.startswith(FORMULA_START) else v
+    if v is None:
+        return ""
+    if t is float:
+        return int(v) if v.is_integer() and abs(v) < 1e15 else v
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, float) and v.is_integer():
@@ -46,6 +53,38 @@ def _write_csv(path: Path, header: list[str], rows: Any) -> None:
         w.writerow(header)
         for row in rows:
             w.writerow([_cell(v) for v in row])
+
+
+def csv_lines(rows: Iterable[tuple]) -> bytes:
+    """Merged rows as the lines of a table's CSV (UTF-8, no header): field values, then provenance.
+
+    Merge workers call this for their own file's rows, so that the export only joins the pieces.
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    # merged rows are (org_code, org_name, fields…, source_file, source_row)
+    w.writerows([_cell(v) for v in (*r[2:-2], r[0], r[1], r[-2], r[-1])] for r in rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _write_table_csv(path: Path, header: list[str], pieces: Iterable[bytes]) -> None:
+    with atomic_output(path) as fh:
+        fh.write("\ufeff".encode())
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerow(header)
+        fh.write(buf.getvalue().encode("utf-8"))
+        for piece in pieces:
+            fh.write(piece)
+
+
+def _pieces(rows: Iterable[tuple], size: int = 10_000) -> Iterable[bytes]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield csv_lines(chunk)
+            chunk = []
+    yield csv_lines(chunk)
 
 
 class _Text:
@@ -95,12 +134,13 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    spilled = result.spill.csv if result.spill is not None else None
     for sheet in result.layout.tables:
         keys = [f.key for f in sheet.fields]
-        # merged rows are (org_code, org_name, fields…, source_file, source_row)
-        rows = ((*r[2:-2], r[0], r[1], r[-2], r[-1]) for r in result.rows.get(sheet.key, []))
         path = out / f"{sheet.key}.csv"
-        _write_csv(path, keys + PROVENANCE, rows)
+        # The workers' CSV lines when the merge made them; otherwise rendered here from the rows.
+        pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.rows.get(sheet.key, []))
+        _write_table_csv(path, keys + PROVENANCE, pieces)
         written.append(path)
         if parquet:
             p = out / f"{sheet.key}.parquet"

@@ -56,7 +56,10 @@ class FileResult:
     year: int | None = None
     prepared_on: str | None = None
     opening_balance: float | None = None
-    rows: dict[str, list[tuple]] = field(default_factory=dict)  # accepted: field values…, source_row
+    # accepted rows as merged: org_code, org_name, field values…, source_file, source_row
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    packed: dict[str, bytes] = field(default_factory=dict)  # the same rows pickled by the worker (see pack)
+    csv: dict[str, bytes] = field(default_factory=dict)  # the same rows as export CSV lines, when an export is made
     rejected: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)  # (source_row, raw row)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)  # table → field → column letter
     sheets: dict[str, str] = field(default_factory=dict)  # table → sheet name in the file
@@ -69,6 +72,17 @@ class FileResult:
 
     def read_count(self, table: str) -> int:
         return self.n_rows.get(table, 0) + len(self.rejected.get(table, ()))
+
+    def table_rows(self, table: str) -> list[tuple]:
+        """This file's accepted rows of one table (merged form), whether packed or not."""
+        if table in self.packed:
+            return pickle.loads(self.packed[table])  # noqa: S301 - pickled by our own worker
+        return self.rows.get(table, [])
+
+    def pack(self) -> None:
+        """Pickle the rows once, in the worker: the parent then stores them as bytes, without unpickling them."""
+        self.packed = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in self.rows.items()}
+        self.rows = {}
 
 
 def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
@@ -100,14 +114,15 @@ _LAYOUT: Layout | None = None
 
 
 _MARKERS: Path | None = None
+_CSV = False
 _DEVNULL: Any = None
 HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker stuck outside Python is ended
 
 
-def _init(layout: Layout, markers: Path | None = None) -> None:
-    global _LAYOUT, _MARKERS, _DEVNULL
+def _init(layout: Layout, markers: Path | None = None, csv: bool = False) -> None:
+    global _LAYOUT, _MARKERS, _CSV, _DEVNULL
     exit_with_parent()
-    _LAYOUT, _MARKERS = layout, markers
+    _LAYOUT, _MARKERS, _CSV = layout, markers, csv
     _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
@@ -128,7 +143,9 @@ def _read_chunk(chunk: list[tuple[int, tuple[str, str]]], timeout: int) -> list[
         if timeout > 0:
             faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
         try:
-            out.append((index, read_one(task, None, timeout)))
+            res = read_one(task, None, timeout, csv=_CSV)
+            res.pack()
+            out.append((index, res))
         finally:
             if timeout > 0:
                 faulthandler.cancel_dump_traceback_later()
@@ -169,8 +186,13 @@ def _file_facts(res: FileResult) -> bool:
     return True
 
 
-def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int = FILE_TIMEOUT) -> FileResult:
-    """Read and check one file into a compact result. Never raises for a bad file."""
+def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int = FILE_TIMEOUT,
+             csv: bool = False) -> FileResult:
+    """Read and check one file into a compact result. Never raises for a bad file.
+
+    With ``csv``, the accepted rows are also rendered as the export's CSV lines here, so that
+    this work runs in parallel and the export only has to join the pieces.
+    """
     from .check import check_file
 
     lay = layout or _LAYOUT
@@ -213,6 +235,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     res.prepared_on = prepared.isoformat() if isinstance(prepared, dt.date) else None
     ob = data.info.get("opening_balance")
     res.opening_balance = float(ob) if isinstance(ob, (int, float)) else None
+    code, name = res.org_code, res.org_name
     for key, table in data.tables.items():
         sheet = lay.sheet(key)
         keys = [f.key for f in sheet.fields]
@@ -223,61 +246,85 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
             if rec.rejected:
                 rejected.append((rec.row, {k: show(v) for k, v in rec.raw.items() if v is not None}))
             else:
-                accepted.append((*(rec.values.get(k) for k in keys), rec.row))
+                values = rec.values
+                accepted.append((code, name, *[values.get(k) for k in keys], source, rec.row))
         res.rows[key] = accepted
         res.n_rows[key] = len(accepted)
         res.rejected[key] = rejected
     res.figures, res.breakdowns = file_figures(lay, res)
+    if csv:
+        from .export import csv_lines
+
+        res.csv = {key: csv_lines(rows) for key, rows in res.rows.items()}
     return res
 
 
-class RowStore:
-    """Merged rows of one table, spilled to a temporary file as files are read.
+class BlobStore:
+    """Pieces of one table (one per source file), spilled to a temporary file as files are read.
 
     Memory then grows with the files' metadata and problems, not with their
-    rows. Rows are kept per source file, so that a file found superseded only
-    at the end is simply skipped when the rows are read back.
+    rows. Pieces are kept per source file, so that a file found superseded only
+    at the end is simply skipped when the pieces are read back.
     """
 
-    def __init__(self, folder: str) -> None:
-        self._fh = tempfile.NamedTemporaryFile(prefix="rows-", suffix=".pickle", dir=folder, delete=False)  # noqa: SIM115
+    def __init__(self, folder: str, suffix: str) -> None:
+        self._fh = tempfile.NamedTemporaryFile(prefix="rows-", suffix=suffix, dir=folder, delete=False)  # noqa: SIM115
         self.path = self._fh.name
-        self._counts: list[tuple[str, int]] = []
+        self._pieces: list[tuple[str, int, int]] = []  # source file, rows, bytes
         self._accepted: set[str] | None = None
 
-    def add(self, source: str, rows: list[tuple]) -> None:
-        pickle.dump((source, rows), self._fh, protocol=pickle.HIGHEST_PROTOCOL)
-        self._counts.append((source, len(rows)))
+    def add(self, source: str, blob: bytes, rows: int) -> None:
+        self._fh.write(blob)
+        self._pieces.append((source, rows, len(blob)))
 
     def seal(self, accepted: set[str]) -> None:
-        """No more rows; from now on only rows of ``accepted`` files are seen."""
+        """No more pieces; from now on only those of ``accepted`` files are seen."""
         if not self._fh.closed:
             self._fh.close()
         self._accepted = accepted
 
     def __len__(self) -> int:
-        return sum(n for s, n in self._counts if self._accepted is None or s in self._accepted)
+        return sum(n for s, n, _ in self._pieces if self._accepted is None or s in self._accepted)
 
-    def __iter__(self) -> Iterator[tuple]:
+    def blobs(self) -> Iterator[bytes]:
+        """The accepted pieces, in the order they were added."""
         if not self._fh.closed:
             self._fh.flush()
         with open(self.path, "rb") as fh:
-            for _ in self._counts:
-                source, rows = pickle.load(fh)  # noqa: S301 - our own temporary file
+            for source, _, size in self._pieces:
                 if self._accepted is None or source in self._accepted:
-                    yield from rows
+                    yield fh.read(size)
+                else:
+                    fh.seek(size, os.SEEK_CUR)
+
+
+class RowStore(BlobStore):
+    """Merged rows of one table: each file's rows as one pickle."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(folder, ".pickle")
+
+    def add_rows(self, source: str, rows: list[tuple]) -> None:
+        self.add(source, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), len(rows))
+
+    def __iter__(self) -> Iterator[tuple]:
+        for blob in self.blobs():
+            yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
 
 
 class Spill:
-    """One :class:`RowStore` per table, in a temporary folder removed with the object."""
+    """One :class:`RowStore` per table (and, for an export, one store of CSV lines), in a temporary folder
+    removed with the object."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, csv: bool = False) -> None:
         self.folder = tempfile.mkdtemp(prefix="sheetplan-merge-")
         self.stores = {t.key: RowStore(self.folder) for t in layout.tables}
-        self._cleanup = weakref.finalize(self, Spill._remove, self.folder, list(self.stores.values()))
+        self.csv = {t.key: BlobStore(self.folder, ".csv") for t in layout.tables} if csv else None
+        every = [*self.stores.values(), *(self.csv or {}).values()]
+        self._cleanup = weakref.finalize(self, Spill._remove, self.folder, every)
 
     @staticmethod
-    def _remove(folder: str, stores: list[RowStore]) -> None:
+    def _remove(folder: str, stores: list[BlobStore]) -> None:
         for store in stores:
             store.seal(set())
         shutil.rmtree(folder, ignore_errors=True)
@@ -286,11 +333,21 @@ class Spill:
         """Remove the temporary files now (also done when the object is collected)."""
         self._cleanup()
 
+    def seal(self, accepted: set[str]) -> None:
+        """Every file is in; only the rows of ``accepted`` files count from now on."""
+        for store in [*self.stores.values(), *(self.csv or {}).values()]:
+            store.seal(accepted)
+
     def take(self, r: FileResult) -> None:
-        """Move a file's accepted rows into the stores, as merged rows with provenance."""
+        """Move a file's accepted rows (and their CSV lines) into the stores."""
+        for key, blob in r.packed.items():
+            self.stores[key].add(r.source_file, blob, r.n_rows[key])
         for key, rows in r.rows.items():
-            self.stores[key].add(r.source_file, [(r.org_code, r.org_name, *row[:-1], r.source_file, row[-1]) for row in rows])
-        r.rows = {}
+            self.stores[key].add_rows(r.source_file, rows)
+        if self.csv is not None:
+            for key, lines in r.csv.items():
+                self.csv[key].add(r.source_file, lines, r.n_rows[key])
+        r.rows, r.packed, r.csv = {}, {}, {}
 
 
 def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None = None,
@@ -304,6 +361,7 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
     a ``reader_crashed`` or ``timeout`` problem.
     """
     tasks = [(str(p), s) for p, s in files]
+    csv = spill is not None and spill.csv is not None
     in_process = jobs == 1
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[FileResult] = []
@@ -317,7 +375,7 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
 
     if in_process or not tasks:
         for t in tasks:
-            collect(read_one(t, layout, timeout))
+            collect(read_one(t, layout, timeout, csv=csv))
         return results
     pending: dict[int, FileResult] = {}  # results that arrived before an earlier file's
     emitted = 0
@@ -336,23 +394,23 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         markers = Path(marks)
         todo = list(range(len(tasks)))
         while todo:
-            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place):
+            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place, csv):
                 break
             for index in sorted(_in_hand(markers)):
                 if not done(index):
-                    place(index, _read_isolated(tasks[index], layout, timeout))
+                    place(index, _read_isolated(tasks[index], layout, timeout, csv))
             todo = [i for i in todo if not done(i)]
     return results
 
 
 def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int, timeout: int, markers: Path,
-              place: Callable[[int, FileResult], None]) -> bool:
+              place: Callable[[int, FileResult], None], csv: bool = False) -> bool:
     """Run ``work`` in a pool; True when the pool broke (a worker died) before all of it was done."""
     from concurrent.futures.process import BrokenProcessPool
 
     size = max(1, min(16, len(work) // (jobs * 4) or 1))
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers)) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers, csv)) as pool:
         futures = [pool.submit(_read_chunk, c, timeout) for c in chunks]
         broken = False
         for fut in futures:
@@ -376,14 +434,14 @@ def _in_hand(markers: Path) -> set[int]:
     return found
 
 
-def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int) -> FileResult:
+def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int, csv: bool = False) -> FileResult:
     """Read one file in a process of its own; if that process dies too, the file is the one that did it."""
     from concurrent.futures.process import BrokenProcessPool
 
     path, source = task
     start = time.perf_counter()
     try:
-        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None)) as pool:
+        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None, csv)) as pool:
             ((_, r),) = pool.submit(_read_chunk, [(0, task)], timeout).result()
             return r
     except BrokenProcessPool:
@@ -546,9 +604,7 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
         guess = next((c for c in roster_codes if r.source_file.rsplit("/", 1)[-1].startswith(c + "_")), None)
         if guess and schools[guess].status == "missing":
             schools[guess].status, schools[guess].source_file = "unreadable", r.source_file
-    accepted_files = {r.source_file for r in accepted}
-    for store in spill.stores.values():
-        store.seal(accepted_files)
+    spill.seal({r.source_file for r in accepted})
     rows = spill.stores
     _apply_merge_rules(accepted, layout, rows)
     counts: dict[str, dict[str, int]] = {}
@@ -618,7 +674,8 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
     district = layout.district
     if district is None:
         return {}, []
-    index = {t.key: {f.key: i for i, f in enumerate(t.fields)} for t in layout.tables}
+    # merged rows start with org_code, org_name
+    index = {t.key: {f.key: i + 2 for i, f in enumerate(t.fields)} for t in layout.tables}
     vals: dict[str, float | None] = {}
     for c in district.columns:
         if c.kind in ("count", "sum"):
@@ -635,7 +692,7 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
     blocks = []
     for b in district.breakdowns:
         fields = [f.key for f in layout.sheet(b.table).fields]
-        bi, si = fields.index(b.by), [fields.index(x) for x in b.sum]
+        bi, si = fields.index(b.by) + 2, [fields.index(x) + 2 for x in b.sum]
         items = breakdown_items(layout, b.table, b.by)
         pos = {v: i for i, v in enumerate(items)}
         block = [0.0] * len(items)

@@ -82,7 +82,7 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("Reading" if en else "正在读取", total=len(files))
-        spill = Spill(layout)
+        spill = Spill(layout, csv=export_dir is not None)
         results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done), spill=spill)
     result = combine(results, layout, entries, spill)
     if result.exit_code == 2:
