@@ -11,6 +11,7 @@ finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import unicodedata
 import zipfile
@@ -40,15 +41,49 @@ _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
-@dataclass
 class Record:
-    """One non-empty data row: parsed values, raw values and their cells."""
+    """One non-empty data row: parsed values; raw values and their cells, built when asked for.
 
-    row: int  # 1-based row in the sheet
-    values: dict[str, Any]
-    raw: dict[str, Any]
-    cells: dict[str, str]
-    rejected: bool = False
+    Most rows of a district are never reported on, so their raw values and cell
+    addresses are not worth a dictionary each until something looks at them.
+    """
+
+    __slots__ = ("row", "values", "rejected", "_line", "_where", "_raw", "_cells")
+
+    def __init__(self, row: int, values: dict[str, Any], line: list[Any], where: Columns) -> None:
+        self.row = row  # 1-based row in the sheet
+        self.values = values
+        self.rejected = False
+        self._line, self._where = line, where
+        self._raw: dict[str, Any] | None = None
+        self._cells: dict[str, str] | None = None
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Field → the value as it stands in the cell (None for an empty cell)."""
+        if self._raw is None:
+            line, width = self._line, len(self._line)
+            self._raw = {k: None if c >= width or line[c] == "" else line[c] for k, c in self._where.index}
+        return self._raw
+
+    @property
+    def cells(self) -> dict[str, str]:
+        """Field → the cell's A1 address."""
+        if self._cells is None:
+            row = str(self.row)
+            self._cells = {k: letters + row for k, letters in self._where.letters}
+        return self._cells
+
+    def __repr__(self) -> str:
+        return f"Record(row={self.row}, values={self.values!r}, rejected={self.rejected})"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a table's fields stand: (field, 0-based column) and (field, column letters), in reading order."""
+
+    index: tuple[tuple[str, int], ...]
+    letters: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -503,42 +538,52 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     formula_keys = data.layout.formula_fields(sheet.key)
     year = data.year
     layout = data.layout
-    # Per column, once: (field, column index, column letters, used by formulas?)
-    plan = [(f, col_letter(table.columns[f.key]), f.key in formula_keys, fast_parser(f, year, layout),
-             f.default if f.default is not None else (SLOW if f.required else None)) for f in inputs]
-    cols = [table.columns[f.key] for f in inputs]
-    for r in range(header + 1, len(rows)):
-        line = rows[r]
-        width = len(line)
-        values = [line[c] if c < width else "" for c in cols]
-        if all(v == "" or v is None or (type(v) is str and not v.strip()) for v in values):
-            continue
-        rec = Record(r + 1, {}, {}, {})
-        row_no = str(r + 1)
-        for (f, letters, in_formulas, fast, if_blank), v in zip(plan, values, strict=True):
-            key = f.key
-            raw = None if v == "" else v
-            rec.raw[key] = raw
-            rec.cells[key] = letters + row_no
-            value = if_blank if raw is None else fast(raw)
-            if value is not SLOW:
-                rec.values[key] = value
-                continue
-            cell = letters + row_no
-            if type(raw) is str and len(raw) > MAX_CELL_CHARS:
-                _guard_length(data, raw, name, cell, r + 1, key, sheet.key)
-            parsed = parse(f, raw, year, layout, in_formulas)
-            rec.values[key] = parsed.value
-            if parsed.findings or parsed.blank and f.required:
-                _report_findings(data, parsed, raw, name, cell, r + 1, f, sheet.key)
-        for f in formulas:
-            c = table.columns[f.key]
-            rec.cells[f.key] = a1(r, c)
-            rec.raw[f.key] = _cell(rows, r, c)
-        table.records.append(rec)
+    keys = [f.key for f in inputs]
+    cols = [table.columns[k] for k in keys]
+    where = Columns(tuple((f.key, table.columns[f.key]) for f in (*inputs, *formulas)),
+                    tuple((f.key, col_letter(table.columns[f.key])) for f in (*inputs, *formulas)))
+    body = rows[header + 1:]
+    if not cols:
+        return table
+    # Rows as tuples of the input columns (calamine's rows are all as wide as the sheet's used area).
+    width = max(cols) + 1
+    pick = operator.itemgetter(*cols) if len(cols) > 1 else lambda line: (line[cols[0]],)
+    picked = [pick(line) if len(line) >= width else tuple(line[c] if c < len(line) else "" for c in cols) for line in body]
+    n = len(cols)
+    kept = [i for i, t in enumerate(picked) if t.count("") != n and not all(_blank_cell(v) for v in t)]
+    # Column by column: one small call per plain cell; the full parser for the rest, afterwards and in
+    # reading order (row by row), so that problems come out as a reader would meet them.
+    parsed_columns = []
+    slow: list[tuple[int, int]] = []
+    for j, f in enumerate(inputs):
+        fast = fast_parser(f, year, layout)
+        if_blank = f.default if f.default is not None else (SLOW if f.required else None)
+        parsed = [if_blank if v == "" else fast(v) for v in (picked[i][j] for i in kept)]
+        if SLOW in parsed:
+            slow.extend((pos, j) for pos, value in enumerate(parsed) if value is SLOW)
+        parsed_columns.append(parsed)
+    for pos, j in sorted(slow):
+        f = inputs[j]
+        v = picked[kept[pos]][j]
+        raw = None if v == "" else v
+        r = header + 1 + kept[pos]
+        cell = f"{col_letter(cols[j])}{r + 1}"
+        if type(raw) is str and len(raw) > MAX_CELL_CHARS:
+            _guard_length(data, raw, name, cell, r + 1, f.key, sheet.key)
+        result = parse(f, raw, year, layout, f.key in formula_keys)
+        parsed_columns[j][pos] = result.value
+        if result.findings or result.blank and f.required:
+            _report_findings(data, result, raw, name, cell, r + 1, f, sheet.key)
+    first = header + 2  # 1-based row of body[0]
+    table.records = [Record(first + i, dict(zip(keys, values, strict=True)), body[i], where)
+                     for i, values in zip(kept, zip(*parsed_columns, strict=True), strict=True)]
     for f in formulas:
         _check_running_balance(data, sheet, table, f, rows)
     return table
+
+
+def _blank_cell(v: Any) -> bool:
+    return v == "" or v is None or (type(v) is str and not v.strip())
 
 
 def _rule_fields(sheet: Sheet) -> set[str]:
