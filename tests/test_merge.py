@@ -461,3 +461,29 @@ def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
     assert severities == sorted(severities, key=["错误", "提醒", "说明"].index)  # errors first
     assert sum(1 for p in full.problems if p.severity == "error") == severities.count("错误")
     assert len(list(_csv(tmp_path / "exp" / "problems.csv"))) == n
+
+
+def test_csv_lines_column_by_column_match_the_cell_by_cell_rendering(layout):
+    """The workers' CSV lines, converted per column type, are exactly what _cell gives cell by cell."""
+    import csv as _csv_mod
+    import datetime as dt
+    import io
+
+    from sheetplan.export import _cell, csv_lines
+
+    sheet = layout.sheet("ledger")
+    samples = {"date": [dt.date(2025, 1, 6), None], "money": [1200.0, 714.45, None, 1e16, 0.0],
+               "formula": [-3.5, 2.0, None], "int": [7, None], "month": [12, None],
+               "text": ["=HYPERLINK(\"x\")", "+1", "-", "@a", "\tx", "\rx", "普通", None, "0012"]}
+    rows = []
+    for i in range(12):
+        values = []
+        for f in sheet.fields:
+            pool = samples.get(f.type, samples["text"])
+            values.append(pool[i % len(pool)])
+        rows.append(("=B1", "学校", *values, "+f.xlsx", i + 3))
+    buf = io.StringIO()
+    _csv_mod.writer(buf, lineterminator="\r\n").writerows(
+        [_cell(v) for v in (*r[2:-2], r[0], r[1], r[-2], r[-1])] for r in rows)
+    assert csv_lines(rows, sheet.fields) == buf.getvalue().encode("utf-8")
+    assert b"'=HYPERLINK" in csv_lines(rows, sheet.fields) and b",1200," in csv_lines(rows, sheet.fields)

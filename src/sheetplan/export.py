@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .files import atomic_output
 
 if TYPE_CHECKING:  # merge's workers import this module; merge is only needed for the annotations
+    from .layout import Field
     from .merge import MergeResult
 
 PROVENANCE = ["org_code", "org_name", "source_file", "source_row"]
@@ -55,16 +56,33 @@ def _write_csv(path: Path, header: list[str], rows: Any) -> None:
             w.writerow([_cell(v) for v in row])
 
 
-def csv_lines(rows: Iterable[tuple]) -> bytes:
-    """Merged rows as the lines of a table's CSV (UTF-8, no header): field values, then provenance.
+def csv_lines(rows: Sequence[tuple], fields: Sequence[Field]) -> bytes:
+    """Merged rows of one table as the lines of its CSV (UTF-8, no header): field values, then provenance.
 
-    Merge workers call this for their own file's rows, so that the export only joins the pieces.
+    Merge workers call this for their own file's rows, so that the export only joins the pieces. The work
+    goes column by column, each column converted only as its type needs (the same result as :func:`_cell`).
     """
+    if not rows:
+        return b""
+    columns = list(zip(*rows, strict=True))  # org_code, org_name, fields…, source_file, source_row
+    out = [_column(columns[2 + i], f.type) for i, f in enumerate(fields)]
+    out += [_column(columns[0], "text"), _column(columns[1], "text"), _column(columns[-2], "text"), columns[-1]]
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    # merged rows are (org_code, org_name, fields…, source_file, source_row)
-    w.writerows([_cell(v) for v in (*r[2:-2], r[0], r[1], r[-2], r[-1])] for r in rows)
+    csv.writer(buf, lineterminator="\r\n").writerows(zip(*out, strict=True))
     return buf.getvalue().encode("utf-8")
+
+
+def _column(values: Sequence[Any], kind: str) -> Sequence[Any]:
+    """One column as :func:`_cell` writes it (csv writes None as empty and other values with str())."""
+    if kind in ("int", "month"):
+        return [v if type(v) is int or v is None else _cell(v) for v in values]
+    if kind in ("money", "formula"):
+        return [(int(v) if v.is_integer() and abs(v) < 1e15 else v) if type(v) is float else v if v is None else _cell(v)
+                for v in values]
+    if kind == "date":
+        return [v if v is None else _cell(v) for v in values]
+    return [("'" + v if v.startswith(FORMULA_START) else v) if type(v) is str else v if v is None else _cell(v)
+            for v in values]
 
 
 def _write_table_csv(path: Path, header: list[str], pieces: Iterable[bytes]) -> None:
@@ -77,14 +95,14 @@ def _write_table_csv(path: Path, header: list[str], pieces: Iterable[bytes]) -> 
             fh.write(piece)
 
 
-def _pieces(rows: Iterable[tuple], size: int = 10_000) -> Iterable[bytes]:
+def _pieces(rows: Iterable[tuple], fields: Sequence[Field], size: int = 10_000) -> Iterable[bytes]:
     chunk: list[tuple] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= size:
-            yield csv_lines(chunk)
+            yield csv_lines(chunk, fields)
             chunk = []
-    yield csv_lines(chunk)
+    yield csv_lines(chunk, fields)
 
 
 class _Text:
@@ -139,7 +157,7 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
         keys = [f.key for f in sheet.fields]
         path = out / f"{sheet.key}.csv"
         # The workers' CSV lines when the merge made them; otherwise rendered here from the rows.
-        pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.rows.get(sheet.key, []))
+        pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.rows.get(sheet.key, []), sheet.fields)
         _write_table_csv(path, keys + PROVENANCE, pieces)
         written.append(path)
         if parquet:

@@ -255,7 +255,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     if csv:
         from .export import csv_lines
 
-        res.csv = {key: csv_lines(rows) for key, rows in res.rows.items()}
+        res.csv = {key: csv_lines(rows, lay.sheet(key).fields) for key, rows in res.rows.items()}
     return res
 
 

@@ -261,9 +261,14 @@ def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
     """1-based rows of ``column`` that hold a formula, or None when unknown (not an xlsx sheet)."""
     if xml is None:
         return None
-    # <f> comes first inside <c> (CT_Cell), so a formula cell of the column is exactly this:
-    pattern = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="' + col_letter(column).encode() + rb'(\d+)"[^>]*?>\s*<(?:\w+:)?f[\s>/]')
-    return {int(m.group(1)) for m in pattern.finditer(xml)}
+    # <f> comes first inside <c> (CT_Cell), so a formula cell of the column is an r="K12" attribute whose
+    # element's content starts with <f>. The pattern starts with a literal so that the search is fast; the
+    # character before it is checked afterwards (r= must be a whole attribute name).
+    pattern = re.compile(rb'r="' + col_letter(column).encode() + rb'(\d+)"[^>]*>\s*<(?:\w+:)?f[\s>/]')
+    return {int(m.group(1)) for m in pattern.finditer(xml) if m.start() > 0 and xml[m.start() - 1] in _ATTR_SEP}
+
+
+_ATTR_SEP = frozenset(b" \t\r\n")
 
 
 # --------------------------------------------------------------------------- reading
@@ -383,8 +388,17 @@ def _labels(sheet: Sheet) -> dict[str, str]:
 def _header_match(sheet: Sheet, rows: list[list[Any]]) -> tuple[int, int] | None:
     """(0-based header row, matches) of the best header row in the top rows."""
     labels = _labels(sheet)
+    scan = min(HEADER_SCAN_ROWS, len(rows))
+    # The template's own header row names every field exactly as the layout does; when one does, only the
+    # rows above it can tie (the first best row wins), so the loose comparison stops there.
+    exact = {text: f.key for f in sheet.fields for text in (f.label["zh"], f.label["en"], f.key, *f.aliases)}
+    every = len(sheet.fields)
+    for r in range(scan):
+        if len({exact[v] for v in rows[r] if type(v) is str and v in exact}) == every:
+            scan = r + 1
+            break
     best: tuple[int, int] | None = None
-    for r in range(min(HEADER_SCAN_ROWS, len(rows))):
+    for r in range(scan):
         hits = len({labels[n] for n in map(norm_label, rows[r]) if n in labels})
         if hits and (best is None or hits > best[1]):
             best = (r, hits)
