@@ -74,6 +74,14 @@ class Record:
             self._cells = {k: letters + row for k, letters in self._where.letters}
         return self._cells
 
+    def raw_of(self, key: str) -> Any:
+        """``raw[key]`` without building the whole dictionary."""
+        c = self._where.column.get(key)
+        if c is None or c >= len(self._line):
+            return None
+        v = self._line[c]
+        return None if v == "" else v
+
     def __repr__(self) -> str:
         return f"Record(row={self.row}, values={self.values!r}, rejected={self.rejected})"
 
@@ -84,6 +92,10 @@ class Columns:
 
     index: tuple[tuple[str, int], ...]
     letters: tuple[tuple[str, str], ...]
+
+    @functools.cached_property
+    def column(self) -> dict[str, int]:
+        return dict(self.index)
 
 
 @dataclass
@@ -564,7 +576,8 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     pick = operator.itemgetter(*cols) if len(cols) > 1 else lambda line: (line[cols[0]],)
     picked = [pick(line) if len(line) >= width else tuple(line[c] if c < len(line) else "" for c in cols) for line in body]
     n = len(cols)
-    kept = [i for i, t in enumerate(picked) if t.count("") != n and not all(_blank_cell(v) for v in t)]
+    kept = [i for i, t in enumerate(picked) if t.count("") != n and not all(map(_blank_cell, t))]
+    columns = list(zip(*[picked[i] for i in kept], strict=True)) or [()] * n
     # Column by column: one small call per plain cell; the full parser for the rest, afterwards and in
     # reading order (row by row), so that problems come out as a reader would meet them.
     parsed_columns = []
@@ -572,13 +585,13 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     for j, f in enumerate(inputs):
         fast = fast_parser(f, year, layout)
         if_blank = f.default if f.default is not None else (SLOW if f.required else None)
-        parsed = [if_blank if v == "" else fast(v) for v in (picked[i][j] for i in kept)]
+        parsed = [if_blank if v == "" else fast(v) for v in columns[j]]
         if SLOW in parsed:
             slow.extend((pos, j) for pos, value in enumerate(parsed) if value is SLOW)
         parsed_columns.append(parsed)
     for pos, j in sorted(slow):
         f = inputs[j]
-        v = picked[kept[pos]][j]
+        v = columns[j][pos]
         raw = None if v == "" else v
         r = header + 1 + kept[pos]
         cell = f"{col_letter(cols[j])}{r + 1}"
@@ -628,20 +641,23 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
-    with_formula = formula_cells(data.sheet_xml.get(table.sheet_name or ""), col)
+    with_formula: set[int] | None | bool = False  # looked up once, at the first mismatch (rare: most files have none)
     sheet_total = _spreadsheet_number(opening_raw)
     true_total = float(opening_parsed)
     for rec in table.records:
-        sheet_total += _spreadsheet_number(rec.raw.get(plus)) - _spreadsheet_number(rec.raw.get(minus))
+        raw_plus, raw_minus = rec.raw_of(plus), rec.raw_of(minus)
+        sheet_total += _spreadsheet_number(raw_plus) - _spreadsheet_number(raw_minus)
         true_total += (rec.values.get(plus) or 0.0) - (rec.values.get(minus) or 0.0)
         rec.values[f.key] = round(true_total, 2)
-        cached = rec.raw.get(f.key)
-        if with_formula is not None and rec.row in with_formula:
-            continue  # a live formula: its cached value may simply be stale
-        if not opening_ok or is_blank(rec.raw.get(plus)) and is_blank(rec.raw.get(minus)):
+        if not opening_ok or is_blank(raw_plus) and is_blank(raw_minus):
             continue
+        cached = rec.raw_of(f.key)
         cached_num = cached if isinstance(cached, (int, float)) and not isinstance(cached, bool) else None
         if cached_num is None or abs(cached_num - sheet_total) > 0.005:
+            if with_formula is False:
+                with_formula = formula_cells(data.sheet_xml.get(table.sheet_name or ""), col)
+            if with_formula is not None and rec.row in with_formula:  # type: ignore[operator]
+                continue  # a live formula: its cached value may simply be stale
             label = f.label
             data.add("formula_overwritten",
                      f"{label['zh']}应为公式计算的 {sheet_total:,.2f}，但单元格里是固定值“{show(cached) if cached is not None else '空白'}”：公式被改掉了，请恢复公式。",
