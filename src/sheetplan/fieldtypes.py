@@ -249,10 +249,15 @@ def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], A
                 return int(raw)
             return SLOW
         return month
+    if t == "phone":
+        def phone(raw: Any) -> Any:
+            return raw if type(raw) is str and _MOBILE_EXACT.fullmatch(raw) else SLOW
+        return phone
     return lambda raw: SLOW
 
 
 _MONTHS = frozenset(range(1, 13))
+_MOBILE_EXACT = re.compile(r"1[3-9]\d{9}")  # a mobile number typed as text, nothing to tidy
 
 
 def _check_limits(ctx: _Ctx, raw: Any) -> None:

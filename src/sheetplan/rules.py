@@ -91,7 +91,7 @@ def _compare(ctx: _Ctx) -> None:
 def _required_if(ctx: _Ctx) -> None:
     key = ctx.p["field"]
     for rec in ctx.records():
-        if _when(ctx, rec) and rec.values.get(key) is None and _blank(rec.raw.get(key)):
+        if _when(ctx, rec) and rec.values.get(key) is None and _blank(rec.raw_of(key)):
             cond_zh = "、".join(f"{ctx.label(k, 'zh')}为“{v}”" for k, v in ctx.p["when"].items())
             cond_en = ", ".join(f"{ctx.label(k, 'en')} is {v}" for k, v in ctx.p["when"].items())
             ctx.report(rec, key, f"{cond_zh}时必须填写{ctx.label(key, 'zh')}。", f"{ctx.label(key, 'en')} is required when {cond_en}.")
@@ -166,7 +166,7 @@ def _exactly_one(ctx: _Ctx) -> None:
     keys = ctx.p["fields"]
     names_zh, names_en = "、".join(ctx.label(k, "zh") for k in keys), " and ".join(ctx.label(k, "en") for k in keys)
     for rec in ctx.records():
-        if any(rec.values.get(k) is None and not _blank(rec.raw.get(k)) for k in keys):
+        if any(rec.values.get(k) is None and not _blank(rec.raw_of(k)) for k in keys):
             continue  # an unreadable amount already has its own problem
         filled = [k for k in keys if rec.values.get(k) is not None]
         positive = [k for k in filled if rec.values[k] > 0]
