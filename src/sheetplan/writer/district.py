@@ -48,6 +48,20 @@ WORDS = {
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
+_TEXT, _NUMBER, _DATE = "text", "number", "date"
+NUMERIC = ("money", "formula", "int", "month")
+_EXCEL_DAY_ZERO = dt.date(1899, 12, 30).toordinal()
+
+
+def excel_date(d: dt.date) -> float:
+    """A date as Excel's serial day number, what write_datetime computes, without building a datetime per cell."""
+    if d.year < 1901:  # Excel's own 1900 leap-year fiction: let xlsxwriter handle the early dates
+        from xlsxwriter.utility import _datetime_to_excel_datetime
+
+        return _datetime_to_excel_datetime(dt.datetime(d.year, d.month, d.day), False, True)
+    return float(d.toordinal() - _EXCEL_DAY_ZERO)
+
+
 def _q(text: Any) -> str:
     """A string literal inside a formula."""
     return '"' + str(text).replace('"', '""') + '"'
@@ -267,26 +281,27 @@ class _District:
             ws.write_string(0, c, h, self.header())
         date_f = self.fmt(num_format="yyyy-mm-dd")
         money_f = self.fmt(num_format="#,##0.00")
-        kinds = [f.type for f in fields]
         n = len(fields)
+        # Per column, once: how its values are written. The sheet's columns are the merged row's positions.
+        plan = [(2 + j, _DATE if f.type == "date" else _NUMBER if f.type in NUMERIC else _TEXT,
+                 date_f if f.type == "date" else money_f if f.type in ("money", "formula") else None)
+                for j, f in enumerate(fields)]
+        write_string, write_number = ws.write_string, ws.write_number
         for i, row in enumerate(self.r.rows.get(sheet.key, []), start=1):
-            ws.write_string(i, 0, row[0] or "")
-            ws.write_string(i, 1, row[1] or "")
-            for j in range(n):
-                v = row[2 + j]
+            write_string(i, 0, row[0] or "")
+            write_string(i, 1, row[1] or "")
+            for c, how, f in plan:
+                v = row[c]
                 if v is None:
                     continue
-                kind = kinds[j]
-                if kind == "date":
-                    ws.write_datetime(i, 2 + j, dt.datetime(v.year, v.month, v.day), date_f)
-                elif kind in ("money", "formula"):
-                    ws.write_number(i, 2 + j, v, money_f)
-                elif kind in ("int", "month"):
-                    ws.write_number(i, 2 + j, v)
+                if how is _TEXT:
+                    write_string(i, c, v if type(v) is str else str(v))
+                elif how is _NUMBER:
+                    write_number(i, c, v, f)
                 else:
-                    ws.write_string(i, 2 + j, str(v))
-            ws.write_string(i, 2 + n, row[2 + n])
-            ws.write_number(i, 3 + n, row[3 + n])
+                    write_number(i, c, excel_date(v), f)
+            write_string(i, 2 + n, row[2 + n])
+            write_number(i, 3 + n, row[3 + n])
         ws.set_column(0, 0, 12)
         ws.set_column(1, 1, 20)
         for j, f in enumerate(fields):
@@ -350,8 +365,22 @@ class _District:
             ws.set_row(row, 30)
             row += 1
             first = row
-            by_col = self.field_col(b.table, b.by)
             fmt = self.fmt(num_format="#,##0.00" if b.sum else "0")
+            # One formula per school and item, the same but for the school's row: build the text once per item.
+            code_rng, by_rng = self.rng(b.table, 0), self.rng(b.table, self.field_col(b.table, b.by))
+            sum_rngs = [self.rng(b.table, self.field_col(b.table, k)) for k in b.sum]
+            shapes = []  # each formula's text split where the school's row number goes
+            for item in items:
+                crit = str(item) if isinstance(item, int) else _q(item)
+                conds = [f"{code_rng},$A", f",{by_rng},{crit})"]
+                if sum_rngs:
+                    pieces = ["="]
+                    for n, r in enumerate(sum_rngs):
+                        pieces[-1] += f"{'+' if n else ''}SUMIFS({r},{conds[0]}"
+                        pieces.append(conds[1])
+                else:
+                    pieces = [f"=COUNTIFS({conds[0]}", conds[1]]
+                shapes.append(pieces)
             for s in schools:
                 ws.write_string(row, 0, s.code)
                 ws.write_string(row, 1, s.name)
@@ -359,14 +388,9 @@ class _District:
                 if s.status != "submitted":
                     row += 1
                     continue
-                for j, item in enumerate(items):
-                    crit = str(item) if isinstance(item, int) else _q(item)
-                    conds = f"{self.rng(b.table, 0)},$A{row + 1},{self.rng(b.table, by_col)},{crit}"
-                    if b.sum:
-                        formula = "=" + "+".join(f"SUMIFS({self.rng(b.table, self.field_col(b.table, k))},{conds})" for k in b.sum)
-                    else:
-                        formula = f"=COUNTIFS({conds})"
-                    self.write_value(ws, row, 2 + j, formula, values[j], fmt)
+                number = str(row + 1)
+                for j, pieces in enumerate(shapes):
+                    self.write_value(ws, row, 2 + j, number.join(pieces), values[j], fmt)
                 tc = 2 + len(items)
                 if with_total:
                     self.write_value(ws, row, tc, f"=SUM({a1(row, 2)}:{a1(row, tc - 1)})", sum(values), fmt)
@@ -410,17 +434,20 @@ class _District:
             ws.write_string(0, 0, f"{event}（{len(members)}）", self.fmt(bold=True, font_size=12))
             for c, h in enumerate(head):
                 ws.write_string(1, c, h, self.header())
+            write_string, write_number = ws.write_string, ws.write_number
             for i, row in enumerate(members, start=2):
-                ws.write_string(i, 0, row[0] or "")
-                ws.write_string(i, 1, row[1] or "")
+                write_string(i, 0, row[0] or "")
+                write_string(i, 1, row[1] or "")
                 for c, j in enumerate(idx, start=2):
                     v = row[j]
                     if v is None:
                         continue
-                    if isinstance(v, (int, float)):
-                        ws.write_number(i, c, v)
+                    if type(v) is str:
+                        write_string(i, c, v)
+                    elif isinstance(v, (int, float)):
+                        write_number(i, c, v)
                     else:
-                        ws.write_string(i, c, str(v))
+                        write_string(i, c, str(v))
             ws.set_column(0, 0, 12)
             ws.set_column(1, 1, 22)
             ws.set_column(2, len(head), 12)
