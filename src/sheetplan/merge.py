@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 import os
 import pickle
 import shutil
@@ -242,12 +243,15 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
         res.sheets[key] = table.sheet_name or sheet.name["zh"]
         res.cells[key] = {k: "".join(ch for ch in c if ch.isalpha()) for k, c in (table.records[0].cells.items() if table.records else [])}
         accepted, rejected = [], []
+        # Every field has a value (None when blank) unless its column is missing from the sheet.
+        whole = all(k in table.columns for k in keys)
+        pick = operator.itemgetter(*keys) if len(keys) > 1 else lambda values, k=keys[0]: (values[k],)
         for rec in table.records:
             if rec.rejected:
                 rejected.append((rec.row, {k: show(v) for k, v in rec.raw.items() if v is not None}))
             else:
                 values = rec.values
-                accepted.append((code, name, *[values.get(k) for k in keys], source, rec.row))
+                accepted.append((code, name, *(pick(values) if whole else [values.get(k) for k in keys]), source, rec.row))
         res.rows[key] = accepted
         res.n_rows[key] = len(accepted)
         res.rejected[key] = rejected
