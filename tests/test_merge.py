@@ -255,14 +255,17 @@ def test_too_many_rows_points_at_export(tmp_path, monkeypatch):
     assert len(list(_csv(tmp_path / "exp" / "ledger.csv"))) > 20
 
 
-def test_interrupted_write_keeps_the_old_output(tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["sheetplan.writer.district._District.finish", "sheetplan.writer.district._District.add_rows"])
+def test_interrupted_write_keeps_the_old_output(tmp_path, monkeypatch, where):
+    """Interrupted at the end, or while the detail is being written as the files are read."""
     out = tmp_path / "d.xlsx"
     out.write_bytes(b"old output")
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sheetplan.writer.district.write_district", boom)
+    monkeypatch.setattr(where, boom)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # xlsxwriter's own temporary files must go too
     r = run("merge", str(SUBMITTED), "-o", str(out))
     assert r.exit_code != 0
     assert out.read_bytes() == b"old output"
@@ -487,3 +490,55 @@ def test_csv_lines_column_by_column_match_the_cell_by_cell_rendering(layout):
         [_cell(v) for v in (*r[2:-2], r[0], r[1], r[-2], r[-1])] for r in rows)
     assert csv_lines(rows, sheet.fields) == buf.getvalue().encode("utf-8")
     assert b"'=HYPERLINK" in csv_lines(rows, sheet.fields) and b",1200," in csv_lines(rows, sheet.fields)
+
+
+def _sheet_rows(path: Path) -> dict[str, list[tuple]]:
+    wb = openpyxl.load_workbook(path)
+    return {name: [tuple(c.value for c in row) for row in wb[name].iter_rows()] for name in wb.sheetnames}
+
+
+def test_detail_written_while_reading_holds_the_same_rows(merged, tmp_path, layout):
+    """The CLI writes the detail as files arrive; the schools that sent two files (XQ002) wait and come last.
+    Every sheet holds what the write-at-the-end path writes, the detail sheets in that order."""
+    from sheetplan.writer.district import write_district
+
+    out, _ = merged
+    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
+    try:
+        write_district(result, str(tmp_path / "at_end.xlsx"))
+    finally:
+        result.spill.close()
+    streamed, at_end = _sheet_rows(out / "区汇总.xlsx"), _sheet_rows(tmp_path / "at_end.xlsx")
+    assert list(streamed) == list(at_end)
+    details = {t.name["zh"] for t in layout.tables}
+    for name in streamed:
+        if name in details:
+            assert streamed[name][0] == at_end[name][0] and sorted(streamed[name][1:], key=str) == sorted(at_end[name][1:], key=str)
+            codes = [row[0] for row in streamed[name][1:]]
+            assert "XQ002" in codes and set(codes[codes.index("XQ002"):]) == {"XQ002"}, name
+        else:
+            assert streamed[name] == at_end[name], name
+
+
+def test_a_streamed_file_found_superseded_means_writing_again(tmp_path, monkeypatch, layout):
+    """If the identities mislead (the 初稿 looks like the only file of XQ002, the final version has no identity),
+    the 初稿's rows are written early, the merge then supersedes it, and the workbook is written again."""
+    import sheetplan.reader
+    from sheetplan.writer.district import DistrictStream, write_district
+
+    real = sheetplan.reader.identity_code
+    monkeypatch.setattr(sheetplan.reader, "identity_code",
+                        lambda p: None if Path(p).name == "XQ002_新桥区实验中学_2025.xlsx" else real(p))
+    calls = []
+    monkeypatch.setattr(DistrictStream, "abandon", lambda self, real=DistrictStream.abandon: (calls.append("abandon"), real(self))[1])
+    r = run("merge", str(SUBMITTED), "--roster", str(ROSTER), "-o", str(tmp_path / "d.xlsx"))
+    assert r.exit_code == 1 and "abandon" in calls
+    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
+    try:
+        write_district(result, str(tmp_path / "at_end.xlsx"))
+    finally:
+        result.spill.close()
+    rewritten, at_end = _sheet_rows(tmp_path / "d.xlsx"), _sheet_rows(tmp_path / "at_end.xlsx")
+    assert rewritten == at_end  # the same workbook, rows in input order
+    assert all("初稿" not in str(row[-2]) for t in layout.tables for row in rewritten[t.name["zh"]][1:])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["at_end.xlsx", "d.xlsx"]  # no temporary file left

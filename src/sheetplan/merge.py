@@ -33,7 +33,7 @@ from .layout import Layout
 from .problems import Problem, problem
 from .roster import RosterEntry, read_roster
 from .sniff import is_ignored_name
-from .workers import exit_with_parent
+from .workers import exit_with_parent, yield_to_parent
 
 STATUS = {"submitted": ("已提交", "submitted"), "missing": ("未提交", "not submitted"),
           "unreadable": ("无法读取", "unreadable"), "superseded": ("已被替代", "superseded")}
@@ -123,6 +123,7 @@ HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker 
 def _init(layout: Layout, markers: Path | None = None, csv: bool = False) -> None:
     global _LAYOUT, _MARKERS, _CSV, _DEVNULL
     exit_with_parent()
+    yield_to_parent()
     _LAYOUT, _MARKERS, _CSV = layout, markers, csv
     _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
@@ -302,6 +303,18 @@ class BlobStore:
                     fh.seek(size, os.SEEK_CUR)
 
 
+    def blobs_of(self, sources: set[str]) -> Iterator[bytes]:
+        """The accepted pieces of ``sources`` only, in the order they were added."""
+        if not self._fh.closed:
+            self._fh.flush()
+        with open(self.path, "rb") as fh:
+            for source, _, size in self._pieces:
+                if source in sources and (self._accepted is None or source in self._accepted):
+                    yield fh.read(size)
+                else:
+                    fh.seek(size, os.SEEK_CUR)
+
+
 class RowStore(BlobStore):
     """Merged rows of one table: each file's rows as one pickle."""
 
@@ -313,6 +326,11 @@ class RowStore(BlobStore):
 
     def __iter__(self) -> Iterator[tuple]:
         for blob in self.blobs():
+            yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
+
+    def rows_of(self, sources: set[str]) -> Iterator[tuple]:
+        """The accepted rows of ``sources`` only, in input order."""
+        for blob in self.blobs_of(sources):
             yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
 
 
@@ -356,10 +374,11 @@ class Spill:
 
 def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None = None,
              progress: Callable[[int, int], None] | None = None, spill: Spill | None = None,
-             timeout: int = FILE_TIMEOUT) -> list[FileResult]:
+             timeout: int = FILE_TIMEOUT, on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
     """Map :func:`read_one` over files, in parallel processes (default: one per core), results in input order.
 
-    With ``spill``, each file's rows go to disk as soon as it is read. ``jobs=1`` reads in this process.
+    With ``spill``, each file's rows go to disk as soon as it is read; ``on_result`` sees each result first,
+    in input order, rows included. ``jobs=1`` reads in this process.
     A file that crashes or hangs its worker process costs only itself: the files that were in hand are read
     again one by one in a process of their own, the rest go on in a new pool, and the file that did it gets
     a ``reader_crashed`` or ``timeout`` problem.
@@ -371,6 +390,8 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
     results: list[FileResult] = []
 
     def collect(r: FileResult) -> None:
+        if on_result is not None:
+            on_result(r)
         if spill is not None:
             spill.take(r)
         results.append(r)

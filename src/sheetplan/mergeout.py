@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import UsageError
 from .files import atomic_output
 from .layout import Layout
-from .merge import MergeResult, Spill, combine, find_inputs, read_all
+from .merge import FileResult, MergeResult, RowStore, Spill, combine, find_inputs, read_all
 from .roster import read_roster
 
 EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
@@ -27,9 +29,68 @@ def too_many_problems(result: MergeResult) -> bool:
     return len(result.problems) > problem_rows()
 
 
+class DetailStream:
+    """The district workbook's detail rows, written while the files are still being read.
+
+    Writing the detail is most of a full merge's work, and only one process can write a workbook; done as
+    files arrive it overlaps the reading instead of following it. A file's rows go in at once only when
+    nothing can supersede it: the 单位代码 of its identity is that of no other input, and it was read with
+    that code. The others' rows wait until the merge is settled, and follow (so the detail sheets list the
+    schools that sent several files last). If the settled merge disagrees with what was written — a streamed
+    file superseded after all, a table too big for a sheet — the workbook is written again from the stored
+    rows, exactly as without streaming.
+    """
+
+    def __init__(self, layout: Layout, files: Sequence[tuple[Path, str]], target: IO[bytes], lang: str = "zh") -> None:
+        from .reader import identity_code
+        from .writer.district import DistrictStream
+
+        codes = {source: identity_code(path) for path, source in files}
+        counts = Counter(c for c in codes.values() if c)
+        self._alone = {source: c for source, c in codes.items() if c and counts[c] == 1}
+        self.layout = layout
+        self.target = target
+        self.writer = DistrictStream(layout, target, lang)
+        self.streamed: set[str] = set()
+        self.failed = False
+
+    def take(self, r: FileResult) -> None:
+        """One file's result as it arrives (in input order): write its rows now if that is safe."""
+        if self.failed or r.status != "submitted" or not r.org_code or self._alone.get(r.source_file) != r.org_code:
+            return
+        tables = {key: r.table_rows(key) for key in r.n_rows}
+        if any(self.writer.rows(key) + len(rows) > EXCEL_MAX_DATA_ROWS for key, rows in tables.items()):
+            self.failed = True  # the detail will not fit in the workbook anyway
+            return
+        for key, rows in tables.items():
+            self.writer.add(key, rows)
+        self.streamed.add(r.source_file)
+
+    def usable(self, result: MergeResult) -> bool:
+        """Whether what was written agrees with the settled merge."""
+        return not self.failed and self.streamed <= {f.source_file for f in result.files if f.status == "submitted"}
+
+    def finish(self, result: MergeResult) -> None:
+        """Add the rows that waited, then everything else, and close the workbook."""
+        waited = {f.source_file for f in result.files if f.status == "submitted"} - self.streamed
+        for t in self.layout.tables:
+            store = result.rows[t.key]
+            self.writer.add(t.key, store.rows_of(waited) if isinstance(store, RowStore) else
+                            (row for row in store if row[-2] in waited))
+        self.writer.finish(result)
+
+    def abandon(self) -> None:
+        """Close the workbook without using it (a no-op once finished)."""
+        self.writer.abandon()
+
+
 def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,
-                  lang: str = "zh", force_no_detail: bool = False) -> bool:
-    """Write the district workbook and/or the export; return whether detail went into the workbook."""
+                  lang: str = "zh", force_no_detail: bool = False, stream: DetailStream | None = None) -> bool:
+    """Write the district workbook and/or the export; return whether detail went into the workbook.
+
+    With ``stream`` the workbook goes to the stream's target (which the caller renames into place), using
+    the detail already written when it agrees with the settled merge.
+    """
     from .export import export_csv
     from .writer.district import write_district
 
@@ -54,8 +115,16 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
             where = str(export_dir) if export_dir else "--export"
             note = (f"明细行数超过工作表上限，见导出文件夹 {where}（各表 CSV）；本表为数值。" if lang == "zh" else
                     f"The detail is too large for a sheet: see the export folder {where} (one CSV per table); figures here are values.")
-        with atomic_output(output) as fh:
-            write_district(result, fh, lang, detail=detail, note=note)
+        if stream is None:
+            with atomic_output(output) as fh:
+                write_district(result, fh, lang, detail=detail, note=note)
+        elif detail and stream.usable(result):
+            stream.finish(result)
+        else:
+            stream.abandon()
+            stream.target.seek(0)
+            stream.target.truncate()
+            write_district(result, stream.target, lang, detail=detail, note=note)
     return detail
 
 
@@ -79,20 +148,24 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     files = find_inputs(inputs)
     if not files:
         raise UsageError("输入中没有找到任何文件。", "No files found in the inputs.")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("Reading" if en else "正在读取", total=len(files))
-        spill = Spill(layout, csv=export_dir is not None)
-        results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done), spill=spill)
-    result = combine(results, layout, entries, spill)
-    if result.exit_code == 2:
-        for p in result.problems:
-            echo(f"  {p.file}: {p.message(lang)}")
-        raise UsageError(f"{len(files)} 个文件都无法读取，未生成汇总。", f"None of the {len(files)} files could be read; nothing was written.")
-    try:
-        detail = write_outputs(result, output, export_dir, parquet, lang)
-    finally:
-        spill.close()
+    spill = Spill(layout, csv=export_dir is not None)
+    with contextlib.ExitStack() as stack:
+        stack.callback(spill.close)
+        stream = None
+        if output is not None:
+            stream = DetailStream(layout, files, stack.enter_context(atomic_output(output)), lang)
+            stack.callback(stream.abandon)  # on any error: close the workbook; atomic_output then removes it
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("Reading" if en else "正在读取", total=len(files))
+            results = read_all(files, layout, jobs, progress=lambda done, total: bar.update(task, completed=done), spill=spill,
+                               on_result=stream.take if stream is not None else None)
+        result = combine(results, layout, entries, spill)
+        if result.exit_code == 2:
+            for p in result.problems:
+                echo(f"  {p.file}: {p.message(lang)}")
+            raise UsageError(f"{len(files)} 个文件都无法读取，未生成汇总。", f"None of the {len(files)} files could be read; nothing was written.")
+        detail = write_outputs(result, output, export_dir, parquet, lang, stream=stream)
     table = Table(title="Rows" if en else "行数核对（读取 = 汇总 + 退回）")
     for h in (("Table", "Read", "Merged", "Rejected") if en else ("表", "读取", "汇总", "退回")):
         table.add_column(h, justify="right" if h not in ("Table", "表") else "left")

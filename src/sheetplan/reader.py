@@ -283,6 +283,25 @@ def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
 _ATTR_SEP = frozenset(b" \t\r\n")
 
 
+def identity_code(path: str | Path) -> str | None:
+    """The 单位代码 a workbook was made for, from its identity properties alone (cheap), or None.
+
+    Never raises: anything unusual about the file is left for :func:`read_workbook` to report.
+    """
+    from .sniff import MAX_ZIP_ENTRIES, declared_entries
+
+    p = Path(path)
+    try:
+        count = declared_entries(p)
+        if count is None or count > MAX_ZIP_ENTRIES:
+            return None
+        with zipfile.ZipFile(p) as zf:
+            code = identity_from_properties(zf).get("org_code")
+    except Exception:  # damaged or not a zip at all: the full read says what is wrong
+        return None
+    return code or None
+
+
 # --------------------------------------------------------------------------- reading
 
 

@@ -66,7 +66,7 @@ def sniff(path: Path | str, display_name: str | None = None) -> Sniffed:
     return _other(p, name)
 
 
-def _declared_entries(p: Path) -> int | None:
+def declared_entries(p: Path) -> int | None:
     """Entry count from the end-of-central-directory record, read before :mod:`zipfile` indexes every entry."""
     with p.open("rb") as fh:
         fh.seek(0, 2)
@@ -82,7 +82,7 @@ def _declared_entries(p: Path) -> int | None:
 
 def _zip(p: Path, name: str) -> Sniffed:
     try:
-        declared = _declared_entries(p)
+        declared = declared_entries(p)
     except OSError:
         declared = None
     if declared is not None and declared > MAX_ZIP_ENTRIES:

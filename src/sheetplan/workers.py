@@ -22,3 +22,20 @@ def exit_with_parent(poll_seconds: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+WORKER_NICENESS = 5
+
+
+def yield_to_parent() -> None:
+    """Let the parent process go first when it needs the processor.
+
+    In a merge to a workbook the parent writes the detail while the workers read, and one process writing is
+    the longest part of the job: it should not wait behind the readers. When the parent is idle the workers
+    still use every core. (Where the system has no niceness, e.g. Windows, nothing changes.)
+    """
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:
+            pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import xlsxwriter
@@ -23,6 +24,7 @@ from ..problems import SEVERITY_ORDER
 from .template import display_width
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..layout import Layout
     from ..merge import MergeResult
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -68,29 +70,48 @@ def _q(text: Any) -> str:
 
 
 class _District:
-    def __init__(self, result: MergeResult, target: Any, lang: str, detail: bool, note: str | None) -> None:
-        from ..merge import STATUS, breakdown_items, breakdown_values, school_figures
+    """The workbook in three steps: :meth:`open` adds every sheet known in advance (the detail sheets with their
+    headers), :meth:`add_rows` appends merged rows to a detail sheet, :meth:`finish` writes the rest."""
 
-        self.r = result
-        self.layout = result.layout
-        self.district = result.layout.district
+    def __init__(self, layout: Layout, target: Any, lang: str, detail: bool, note: str | None) -> None:
+        self.layout = layout
+        self.district = layout.district
         self.lang = lang
         self.w = WORDS[lang]
         self.detail = detail
         self.note = note
-        self.status = {k: v[0 if lang == "zh" else 1] for k, v in STATUS.items()}
-        self.figures = school_figures(result)
-        self.breakdowns = breakdown_values(result)
-        self.items = breakdown_items
         self.wb = xlsxwriter.Workbook(target, {
             "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
             "strings_to_urls": False, "default_date_format": "yyyy-mm-dd"})
+        self._fmts: dict[tuple, Any] = {}
+        self.detail_names = {t.key: t.name[lang] for t in layout.tables}
+        self.n_rows: dict[str, int] = {t.key: 0 for t in layout.tables}
+        self._sheets: dict[str, Any] = {}
+        self._plans: dict[str, list[tuple[int, str, Any]]] = {}
+
+    def open(self) -> None:
+        """Add 汇总, 提交情况 and the detail sheets (in the workbook's order) before any row arrives."""
+        self._sheets["summary"] = self.wb.add_worksheet(self.w["summary"])
+        self._sheets["submissions"] = self.wb.add_worksheet(self.w["submissions"])
+        if self.detail:
+            for t in self.layout.tables:
+                self.open_detail(t)
+
+    def finish(self, result: MergeResult) -> None:
+        """Everything that needs the whole merge: 汇总, 提交情况, detail set-up, 问题清单, 分项统计, lists, charts."""
+        from ..merge import STATUS, breakdown_items, breakdown_values, school_figures
+
+        if self.detail and any(self.n_rows[k] != len(result.rows.get(k, [])) for k in self.n_rows):
+            raise RuntimeError("detail rows written differ from the merged rows")  # a bug, never the data's fault
+        self.r = result
+        self.status = {k: v[0 if self.lang == "zh" else 1] for k, v in STATUS.items()}
+        self.figures = school_figures(result)
+        self.breakdowns = breakdown_values(result)
+        self.items = breakdown_items
         years = Counter(f.year for f in result.files if f.year)
         self.year = years.most_common(1)[0][0] if years else None
-        self._fmts: dict[tuple, Any] = {}
-        self.detail_names = {t.key: t.name[lang] for t in self.layout.tables}
-        self.n_rows = {k: len(v) for k, v in result.rows.items()}
         self.n_problems = len(result.problems)
+        self.build()
 
     def fmt(self, **kw: Any) -> Any:
         key = tuple(sorted(kw.items()))
@@ -123,7 +144,7 @@ class _District:
         self.submissions()
         if self.detail:
             for t in self.layout.tables:
-                self.detail_sheet(t)
+                self.close_detail(t)
         self.problems()
         self.breakdown_sheet()
         self.entry_lists()
@@ -132,7 +153,7 @@ class _District:
 
     def summary(self) -> None:
         w, lang = self.w, self.lang
-        ws = self.wb.add_worksheet(w["summary"])
+        ws = self._sheets["summary"]
         cols = list(self.district.columns)
         head = [w["code"], w["name"], w["status"], *[c.label[lang] for c in cols], w["errors"], w["warnings"], w["source"]]
         pos = {c.key: 3 + i for i, c in enumerate(cols)}
@@ -253,7 +274,7 @@ class _District:
         self.write_value(ws, r, col, formula, value, f)
 
     def submissions(self) -> None:
-        ws = self.wb.add_worksheet(self.w["submissions"])
+        ws = self._sheets["submissions"]
         cols = self.w["sub_cols"]
         for c, h in enumerate(cols):
             ws.write_string(0, c, h, self.header())
@@ -272,22 +293,29 @@ class _District:
         ws.autofilter(0, 0, max(1, len(self.r.files)), len(cols) - 1)
         self.page(ws, 0, len(cols) - 1)
 
-    def detail_sheet(self, sheet: Any) -> None:
+    def open_detail(self, sheet: Any) -> None:
         lang = self.lang
-        ws = self.wb.add_worksheet(sheet.name[lang])
+        ws = self._sheets[sheet.key] = self.wb.add_worksheet(sheet.name[lang])
         fields = list(sheet.fields)
         head = [self.w["code"], self.w["name"], *[f.label[lang] for f in fields], self.w["source"], self.w["row"]]
         for c, h in enumerate(head):
             ws.write_string(0, c, h, self.header())
         date_f = self.fmt(num_format="yyyy-mm-dd")
         money_f = self.fmt(num_format="#,##0.00")
-        n = len(fields)
         # Per column, once: how its values are written. The sheet's columns are the merged row's positions.
-        plan = [(2 + j, _DATE if f.type == "date" else _NUMBER if f.type in NUMERIC else _TEXT,
-                 date_f if f.type == "date" else money_f if f.type in ("money", "formula") else None)
-                for j, f in enumerate(fields)]
+        self._plans[sheet.key] = [
+            (2 + j, _DATE if f.type == "date" else _NUMBER if f.type in NUMERIC else _TEXT,
+             date_f if f.type == "date" else money_f if f.type in ("money", "formula") else None)
+            for j, f in enumerate(fields)]
+
+    def add_rows(self, table: str, rows: Iterable[tuple]) -> None:
+        """Append merged rows (org_code, org_name, field values…, source_file, source_row) to a detail sheet."""
+        ws, plan = self._sheets[table], self._plans[table]
+        n = len(plan)
         write_string, write_number = ws.write_string, ws.write_number
-        for i, row in enumerate(self.r.rows.get(sheet.key, []), start=1):
+        i = self.n_rows[table]
+        for row in rows:
+            i += 1
             write_string(i, 0, row[0] or "")
             write_string(i, 1, row[1] or "")
             for c, how, f in plan:
@@ -302,13 +330,19 @@ class _District:
                     write_number(i, c, excel_date(v), f)
             write_string(i, 2 + n, row[2 + n])
             write_number(i, 3 + n, row[3 + n])
+        self.n_rows[table] = i
+
+    def close_detail(self, sheet: Any) -> None:
+        ws = self._sheets[sheet.key]
+        fields = list(sheet.fields)
+        n = len(fields)
         ws.set_column(0, 0, 12)
         ws.set_column(1, 1, 20)
         for j, f in enumerate(fields):
-            width = f.width or max(10, min(30, display_width(f.label[lang]) + 3))
+            width = f.width or max(10, min(30, display_width(f.label[self.lang]) + 3))
             ws.set_column(2 + j, 2 + j, width)
         ws.set_column(2 + n, 2 + n, 30)
-        ws.autofilter(0, 0, max(1, len(self.r.rows.get(sheet.key, []))), 3 + n)
+        ws.autofilter(0, 0, max(1, self.n_rows[sheet.key]), 3 + n)
         self.page(ws, 0, 3 + n)
 
     def problems(self) -> None:
@@ -492,5 +526,51 @@ def problem_rows() -> int:
 def write_district(result: MergeResult, target: str | IO[bytes], lang: str = "zh", detail: bool = True,
                    note: str | None = None) -> None:
     """Write the district workbook; ``detail=False`` leaves detail to the export (values, not formulas)."""
-    _District(result, target, lang, detail, note).build()
+    d = _District(result.layout, target, lang, detail, note)
+    d.open()
+    if detail:
+        for t in result.layout.tables:
+            d.add_rows(t.key, result.rows.get(t.key, []))
+    d.finish(result)
+
+
+class DistrictStream:
+    """The district workbook written while files are still being read: detail rows go in as they arrive.
+
+    Writing the detail is most of a merge's work and runs in one process; done while the workers read, it
+    uses the time the parent would otherwise spend waiting. :meth:`finish` writes the rest once the merge
+    is settled; :meth:`abandon` closes the workbook when its content cannot be used (the caller throws
+    away what was written).
+    """
+
+    def __init__(self, layout: Layout, target: IO[bytes], lang: str = "zh") -> None:
+        self._d = _District(layout, target, lang, True, None)
+        self._d.open()
+
+    def rows(self, table: str) -> int:
+        """Rows written to a detail sheet so far."""
+        return self._d.n_rows[table]
+
+    def add(self, table: str, rows: Iterable[tuple]) -> None:
+        """Append merged rows to a detail sheet."""
+        self._d.add_rows(table, rows)
+
+    def finish(self, result: MergeResult) -> None:
+        """Write everything else and close; the detail sheets must hold exactly the merged rows."""
+        self._d.finish(result)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._d.wb.fileclosed)
+
+    def abandon(self) -> None:
+        """Close without using the content (closing removes xlsxwriter's temporary files); a no-op once closed."""
+        if not self.closed:
+            try:
+                # In constant-memory mode xlsxwriter removes a sheet's temporary file only if the sheet has a cell.
+                for ws in self._d.wb.worksheets():
+                    ws.write_string(0, 0, "")
+                self._d.wb.close()
+            except Exception:  # noqa: S110 - already giving up on this workbook; the caller reports what went wrong
+                pass
 
