@@ -15,6 +15,7 @@ import operator
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ class WorkbookData:
     info_sheet: str | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     report: Report = field(default_factory=Report)
-    sheet_xml: dict[str, bytes] = field(default_factory=dict, repr=False)
+    sheet_xml: SheetXml | None = field(default=None, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -185,20 +186,20 @@ class SheetTooLarge(Exception):
 class _Book:
     """Values of a workbook's sheets through python-calamine, read lazily."""
 
-    def __init__(self, path: Path, extents: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, path: Path, xml: SheetXml | None = None) -> None:
         from python_calamine import CalamineWorkbook
 
         self.wb = CalamineWorkbook.from_path(str(path))
         self.names = list(self.wb.sheet_names)
         self._rows: dict[str, list[list[Any]]] = {}
         self.truncated: set[str] = set()
-        self.extents = extents or {}
+        self.xml = xml
 
     def rows(self, name: str) -> list[list[Any]]:
-        extent = self.extents.get(name)
-        if extent and extent[0] * extent[1] > MAX_AREA:
-            raise SheetTooLarge(name, extent)
         if name not in self._rows:
+            extent = self.xml.extent(name) if self.xml is not None else None
+            if extent and extent[0] * extent[1] > MAX_AREA:
+                raise SheetTooLarge(name, extent)
             sheet = self.wb.get_sheet_by_name(name)
             # skip_empty_area=False keeps row 1 at index 0 even when the top rows are empty.
             rows = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS + 1)
@@ -244,29 +245,40 @@ def _col_index(letters: bytes) -> int:
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{3,}\d|[D-Z][A-Z]\d|[A-Z]{1,2}(?:\d{6,}|[5-9]\d{4})")')  # literal prefix: fast search
 
 
-def sheet_xml(zf: zipfile.ZipFile, parts: dict[str, str]) -> dict[str, bytes]:
-    """The XML of every worksheet (sniffing already bounded its size and ratio)."""
-    out = {}
-    for name, part in parts.items():
-        try:
-            out[name] = zf.read(part)
-        except (KeyError, zipfile.BadZipFile, OSError):
-            continue
-    return out
+class SheetXml:
+    """The worksheets' XML, decompressed when first asked for: only the sheets that are read cost anything.
 
+    Sniffing already bounded every part's size and compression ratio.
+    """
 
-def sheet_extents(xmls: dict[str, bytes]) -> dict[str, tuple[int, int]]:
-    """Sheet name → (last row, last column) of the sheets that reach far; near sheets are left out."""
-    out: dict[str, tuple[int, int]] = {}
-    for name, xml in xmls.items():
-        if not _FAR_REF.search(xml):
-            continue
+    def __init__(self, zf: zipfile.ZipFile, parts: dict[str, str]) -> None:
+        self._zf, self._parts = zf, parts
+        self._cache: dict[str, bytes | None] = {}
+
+    def get(self, name: str) -> bytes | None:
+        """The XML of the sheet called ``name``, or None when there is none to be had."""
+        if name not in self._cache:
+            part = self._parts.get(name)
+            try:
+                self._cache[name] = self._zf.read(part) if part else None
+            except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
+                self._cache[name] = None
+        return self._cache[name]
+
+    def extent(self, name: str) -> tuple[int, int] | None:
+        """(last row, last column) of a sheet that reaches far; None for the near ones (nearly all)."""
+        xml = self.get(name)
+        if xml is None or not _FAR_REF.search(xml):
+            return None
         max_row = max_col = 0
         for m in _REF_RE.finditer(xml):
             max_col = max(max_col, _col_index(m.group(1)))
             max_row = max(max_row, int(m.group(2)))
-        out[name] = (max_row, max_col)
-    return out
+        return (max_row, max_col)
+
+    def close(self) -> None:
+        self._cache.clear()
+        self._zf.close()
 
 
 def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
@@ -318,26 +330,37 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
         data.report.add(sniffed.problem)
     if sniffed.kind is None:
         return data
-    extents = None
     if sniffed.kind in ("xlsx", "xlsm"):
-        # One look inside the zip for what values do not tell: the identity, where the sheets are, how far they reach.
+        # A look inside the zip for what values do not tell: the identity, where the sheets are, how far they
+        # reach and which 余额 cells hold formulas (the last two only for the sheets that are read).
         try:
-            with zipfile.ZipFile(p) as zf:
+            zf = zipfile.ZipFile(p)
+        except (zipfile.BadZipFile, OSError):
+            zf = None
+        if zf is not None:
+            try:
                 data.identity = identity_from_properties(zf)
-                data.sheet_xml = sheet_xml(zf, _sheet_parts(zf))
-                extents = sheet_extents(data.sheet_xml)
-        except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
-            pass
+                data.sheet_xml = SheetXml(zf, _sheet_parts(zf))
+            except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
+                zf.close()
     try:
-        book = _Book(p, extents)
+        return _read_book(data, p, sniffed.kind)
+    finally:
+        if data.sheet_xml is not None:
+            data.sheet_xml.close()
+            data.sheet_xml = None  # only needed while reading
+
+
+def _read_book(data: WorkbookData, p: Path, kind: str) -> WorkbookData:
+    try:
+        book = _Book(p, data.sheet_xml)
     except Exception as exc:  # calamine raises its own error types for broken content
         data.add("unreadable_file", f"文件 {data.display} 无法读取：{_reason(exc)}。请在 Excel 或 WPS 中打开后另存为 .xlsx。",
                  f"The file {data.display} cannot be read: {_reason(exc)}. Open it in Excel or WPS and save it as .xlsx.")
         return data
-    data.kind = sniffed.kind
+    data.kind = kind
     try:
-        _read(data, book, sniffed.kind)
-        data.sheet_xml = {}  # only needed while reading
+        _read(data, book, kind)
     except Exception as exc:  # a value calamine cannot decode mid-sheet must not stop a merge
         data.kind = None
         data.add("unreadable_file", f"文件 {data.display} 读取中断：{_reason(exc)}。",
@@ -674,7 +697,8 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         cached_num = cached if isinstance(cached, (int, float)) and not isinstance(cached, bool) else None
         if cached_num is None or abs(cached_num - sheet_total) > 0.005:
             if with_formula is False:
-                with_formula = formula_cells(data.sheet_xml.get(table.sheet_name or ""), col)
+                xml = data.sheet_xml.get(table.sheet_name or "") if data.sheet_xml is not None else None
+                with_formula = formula_cells(xml, col)
             if with_formula is not None and rec.row in with_formula:  # type: ignore[operator]
                 continue  # a live formula: its cached value may simply be stale
             label = f.label
