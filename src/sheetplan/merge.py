@@ -706,7 +706,12 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
         if c.kind in ("count", "sum"):
             idx = index[c.table]  # type: ignore[index]
             where = [(idx[k], v) for k, v in c.where.items()]
-            sel = [r for r in res.rows.get(c.table, []) if all(r[i] == v for i, v in where)]  # type: ignore[arg-type]
+            rows = res.rows.get(c.table, [])  # type: ignore[arg-type]
+            if len(where) == 1:  # the usual case, without a generator per row
+                (i, v), = where
+                sel = [r for r in rows if r[i] == v]
+            else:
+                sel = [r for r in rows if all(r[i] == v for i, v in where)]
             vals[c.key] = float(len(sel)) if c.kind == "count" else float(sum(r[idx[c.field]] or 0 for r in sel))  # type: ignore[index]
         elif c.kind == "info":
             vals[c.key] = res.opening_balance if c.field == "opening_balance" else None
@@ -724,7 +729,7 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
         for row in res.rows.get(b.table, []):
             i = pos.get(row[bi])
             if i is not None:
-                block[i] += sum(row[j] or 0 for j in si) if si else 1
+                block[i] += (row[si[0]] or 0) if len(si) == 1 else sum(row[j] or 0 for j in si) if si else 1
         blocks.append(block)
     return vals, blocks
 
