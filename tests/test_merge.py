@@ -542,3 +542,35 @@ def test_a_streamed_file_found_superseded_means_writing_again(tmp_path, monkeypa
     assert rewritten == at_end  # the same workbook, rows in input order
     assert all("初稿" not in str(row[-2]) for t in layout.tables for row in rewritten[t.name["zh"]][1:])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["at_end.xlsx", "d.xlsx"]  # no temporary file left
+
+
+def test_a_detail_that_will_not_fit_stops_being_written_early(tmp_path, monkeypatch):
+    """Once the files read so far say the detail cannot fit in a sheet, the workbook stops taking it."""
+    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", 60)  # the samples' 经费台账 has some 90 rows
+    monkeypatch.setattr(mergeout, "PROJECT_AFTER", 1)
+    seen_at = []
+    real = mergeout.DetailStream._give_up
+    monkeypatch.setattr(mergeout.DetailStream, "_give_up", lambda self: (seen_at.append(self._seen), real(self))[1])
+    out = tmp_path / "d.xlsx"
+    r = run("merge", str(SUBMITTED), "-o", str(out), "--export", str(tmp_path / "exp"))
+    assert r.exit_code == 1
+    assert seen_at and seen_at[0] <= 2  # after the first file or two, not at the end
+    wb = openpyxl.load_workbook(out)
+    assert "经费台账" not in wb.sheetnames and "导出文件夹" in wb["汇总"]["A1"].value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.xlsx", "exp"]
+
+
+def test_an_export_alone_keeps_only_the_rows_that_cross_school_rules_read(layout):
+    from sheetplan.merge import Spill, combine, find_inputs, read_all
+
+    spill = Spill(layout, csv=True, rows=False)
+    try:
+        result = combine(read_all(find_inputs([SUBMITTED]), layout, jobs=2, spill=spill), layout, None, spill)
+        kept = {t.key for t in layout.tables if t.merge_rules}
+        assert kept == {"entries"}
+        assert len(list(result.rows["entries"])) == result.counts["entries"]["merged"] > 0
+        assert len(result.rows["ledger"]) == result.counts["ledger"]["merged"] > 0  # counted all the same
+        with pytest.raises(RuntimeError):
+            list(result.rows["ledger"])
+    finally:
+        spill.close()

@@ -80,10 +80,22 @@ class FileResult:
             return pickle.loads(self.packed[table])  # noqa: S301 - pickled by our own worker
         return self.rows.get(table, [])
 
-    def pack(self) -> None:
-        """Pickle the rows once, in the worker: the parent then stores them as bytes, without unpickling them."""
-        self.packed = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in self.rows.items()}
+    def pack(self, tables: frozenset[str] | None = None) -> None:
+        """Pickle the rows once, in the worker: the parent then stores them as bytes, without unpickling them.
+
+        Only the rows of ``tables`` (None: all) are kept; the others are counted in ``n_rows`` and dropped.
+        """
+        self.packed = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in self.rows.items()
+                       if tables is None or k in tables}
         self.rows = {}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the parent wants back from each file besides its facts, figures and problems."""
+
+    csv: bool = False  # the accepted rows as export CSV lines
+    rows: frozenset[str] | None = None  # tables whose rows come back (None: every table); others only count them
 
 
 def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
@@ -115,16 +127,16 @@ _LAYOUT: Layout | None = None
 
 
 _MARKERS: Path | None = None
-_CSV = False
+_WANTED = Wanted()
 _DEVNULL: Any = None
 HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker stuck outside Python is ended
 
 
-def _init(layout: Layout, markers: Path | None = None, csv: bool = False) -> None:
-    global _LAYOUT, _MARKERS, _CSV, _DEVNULL
+def _init(layout: Layout, markers: Path | None = None, wanted: Wanted = _WANTED) -> None:
+    global _LAYOUT, _MARKERS, _WANTED, _DEVNULL
     exit_with_parent()
     yield_to_parent()
-    _LAYOUT, _MARKERS, _CSV = layout, markers, csv
+    _LAYOUT, _MARKERS, _WANTED = layout, markers, wanted
     _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
@@ -145,8 +157,8 @@ def _read_chunk(chunk: list[tuple[int, tuple[str, str]]], timeout: int) -> list[
         if timeout > 0:
             faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
         try:
-            res = read_one(task, None, timeout, csv=_CSV)
-            res.pack()
+            res = read_one(task, None, timeout, csv=_WANTED.csv)
+            res.pack(_WANTED.rows)
             out.append((index, res))
         finally:
             if timeout > 0:
@@ -316,13 +328,23 @@ class BlobStore:
 
 
 class RowStore(BlobStore):
-    """Merged rows of one table: each file's rows as one pickle."""
+    """Merged rows of one table: each file's rows as one pickle.
 
-    def __init__(self, folder: str) -> None:
+    With ``kept=False`` the rows are only counted (an export alone needs no rows of a table that no
+    cross-school rule reads); reading them is then a programming error and raises.
+    """
+
+    def __init__(self, folder: str, kept: bool = True) -> None:
         super().__init__(folder, ".pickle")
+        self.kept = kept
 
     def add_rows(self, source: str, rows: list[tuple]) -> None:
-        self.add(source, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), len(rows))
+        self.add(source, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL) if self.kept else b"", len(rows))
+
+    def blobs(self) -> Iterator[bytes]:
+        if not self.kept:
+            raise RuntimeError("the rows of this table were counted, not kept")
+        return super().blobs()
 
     def __iter__(self) -> Iterator[tuple]:
         for blob in self.blobs():
@@ -330,6 +352,8 @@ class RowStore(BlobStore):
 
     def rows_of(self, sources: set[str]) -> Iterator[tuple]:
         """The accepted rows of ``sources`` only, in input order."""
+        if not self.kept:
+            raise RuntimeError("the rows of this table were counted, not kept")
         for blob in self.blobs_of(sources):
             yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
 
@@ -338,9 +362,13 @@ class Spill:
     """One :class:`RowStore` per table (and, for an export, one store of CSV lines), in a temporary folder
     removed with the object."""
 
-    def __init__(self, layout: Layout, csv: bool = False) -> None:
+    def __init__(self, layout: Layout, csv: bool = False, rows: bool = True) -> None:
+        """``csv``: keep the export's CSV lines; ``rows=False``: keep rows only of the tables that cross-school
+        rules read (an export alone needs no more), count the others."""
         self.folder = tempfile.mkdtemp(prefix="sheetplan-merge-")
-        self.stores = {t.key: RowStore(self.folder) for t in layout.tables}
+        kept = None if rows else frozenset(t.key for t in layout.tables if t.merge_rules)
+        self.wanted = Wanted(csv, kept)
+        self.stores = {t.key: RowStore(self.folder, kept is None or t.key in kept) for t in layout.tables}
         self.csv = {t.key: BlobStore(self.folder, ".csv") for t in layout.tables} if csv else None
         every = [*self.stores.values(), *(self.csv or {}).values()]
         self._cleanup = weakref.finalize(self, Spill._remove, self.folder, every)
@@ -362,10 +390,13 @@ class Spill:
 
     def take(self, r: FileResult) -> None:
         """Move a file's accepted rows (and their CSV lines) into the stores."""
-        for key, blob in r.packed.items():
-            self.stores[key].add(r.source_file, blob, r.n_rows[key])
-        for key, rows in r.rows.items():
-            self.stores[key].add_rows(r.source_file, rows)
+        for key, n in r.n_rows.items():
+            if key in r.packed:
+                self.stores[key].add(r.source_file, r.packed[key] if self.stores[key].kept else b"", n)
+            elif key in r.rows:
+                self.stores[key].add_rows(r.source_file, r.rows[key])
+            else:  # counted, not kept
+                self.stores[key].add(r.source_file, b"", n)
         if self.csv is not None:
             for key, lines in r.csv.items():
                 self.csv[key].add(r.source_file, lines, r.n_rows[key])
@@ -384,7 +415,7 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
     a ``reader_crashed`` or ``timeout`` problem.
     """
     tasks = [(str(p), s) for p, s in files]
-    csv = spill is not None and spill.csv is not None
+    wanted = spill.wanted if spill is not None else Wanted()
     in_process = jobs == 1
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[FileResult] = []
@@ -400,7 +431,7 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
 
     if in_process or not tasks:
         for t in tasks:
-            collect(read_one(t, layout, timeout, csv=csv))
+            collect(read_one(t, layout, timeout, csv=wanted.csv))
         return results
     pending: dict[int, FileResult] = {}  # results that arrived before an earlier file's
     emitted = 0
@@ -419,23 +450,23 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         markers = Path(marks)
         todo = list(range(len(tasks)))
         while todo:
-            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place, csv):
+            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place, wanted):
                 break
             for index in sorted(_in_hand(markers)):
                 if not done(index):
-                    place(index, _read_isolated(tasks[index], layout, timeout, csv))
+                    place(index, _read_isolated(tasks[index], layout, timeout, wanted))
             todo = [i for i in todo if not done(i)]
     return results
 
 
 def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int, timeout: int, markers: Path,
-              place: Callable[[int, FileResult], None], csv: bool = False) -> bool:
+              place: Callable[[int, FileResult], None], wanted: Wanted = _WANTED) -> bool:
     """Run ``work`` in a pool; True when the pool broke (a worker died) before all of it was done."""
     from concurrent.futures.process import BrokenProcessPool
 
     size = max(1, min(16, len(work) // (jobs * 4) or 1))
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers, csv)) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers, wanted)) as pool:
         futures = [pool.submit(_read_chunk, c, timeout) for c in chunks]
         broken = False
         for fut in futures:
@@ -459,14 +490,14 @@ def _in_hand(markers: Path) -> set[int]:
     return found
 
 
-def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int, csv: bool = False) -> FileResult:
+def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int, wanted: Wanted = _WANTED) -> FileResult:
     """Read one file in a process of its own; if that process dies too, the file is the one that did it."""
     from concurrent.futures.process import BrokenProcessPool
 
     path, source = task
     start = time.perf_counter()
     try:
-        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None, csv)) as pool:
+        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None, wanted)) as pool:
             ((_, r),) = pool.submit(_read_chunk, [(0, task)], timeout).result()
             return r
     except BrokenProcessPool:

@@ -15,6 +15,7 @@ from .merge import FileResult, MergeResult, RowStore, Spill, combine, find_input
 from .roster import read_roster
 
 EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
+PROJECT_AFTER = 50  # files read before their rows are taken to say how large the whole detail will be
 
 
 def too_big(result: MergeResult) -> list[str]:
@@ -53,18 +54,29 @@ class DetailStream:
         self.writer = DistrictStream(layout, target, lang)
         self.streamed: set[str] = set()
         self.failed = False
+        self._files, self._seen = len(files), 0
 
     def take(self, r: FileResult) -> None:
         """One file's result as it arrives (in input order): write its rows now if that is safe."""
+        self._seen += 1
         if self.failed or r.status != "submitted" or not r.org_code or self._alone.get(r.source_file) != r.org_code:
             return
         tables = {key: r.table_rows(key) for key in r.n_rows}
         if any(self.writer.rows(key) + len(rows) > EXCEL_MAX_DATA_ROWS for key, rows in tables.items()):
-            self.failed = True  # the detail will not fit in the workbook anyway
+            self._give_up()  # the detail will not fit in the workbook anyway
             return
         for key, rows in tables.items():
             self.writer.add(key, rows)
         self.streamed.add(r.source_file)
+        # A province's detail cannot fit in a sheet: once the files seen so far say so, stop writing it
+        # (rather than write a million rows for nothing).
+        if self._seen >= PROJECT_AFTER and any(self.writer.rows(t.key) * self._files > EXCEL_MAX_DATA_ROWS * self._seen
+                                               for t in self.layout.tables):
+            self._give_up()
+
+    def _give_up(self) -> None:
+        self.failed = True
+        self.writer.abandon()  # frees its temporary files now; the target is written afresh at the end
 
     def usable(self, result: MergeResult) -> bool:
         """Whether what was written agrees with the settled merge."""
@@ -148,7 +160,9 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     files = find_inputs(inputs)
     if not files:
         raise UsageError("输入中没有找到任何文件。", "No files found in the inputs.")
-    spill = Spill(layout, csv=export_dir is not None)
+    # An export alone needs the rows of a table only where a cross-school rule reads them: the CSV lines come
+    # ready from the workers.
+    spill = Spill(layout, csv=export_dir is not None, rows=output is not None or parquet)
     with contextlib.ExitStack() as stack:
         stack.callback(spill.close)
         stream = None
