@@ -242,6 +242,8 @@ def _col_index(letters: bytes) -> int:
 
 # A reference in column DA or beyond, or in row 50,000 or beyond: only then is a
 # sheet measured cell by cell (104 columns × 49,999 rows stays under MAX_AREA).
+# Cheaper first look, true of every far reference (two letters, or five digits): most sheets stop here.
+_MAYBE_FAR = re.compile(rb'r="[A-Z](?:[A-Z]|\d{5})')
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{3,}\d|[D-Z][A-Z]\d|[A-Z]{1,2}(?:\d{6,}|[5-9]\d{4})")')  # literal prefix: fast search
 
 
@@ -268,7 +270,7 @@ class SheetXml:
     def extent(self, name: str) -> tuple[int, int] | None:
         """(last row, last column) of a sheet that reaches far; None for the near ones (nearly all)."""
         xml = self.get(name)
-        if xml is None or not _FAR_REF.search(xml):
+        if xml is None or not _MAYBE_FAR.search(xml) or not _FAR_REF.search(xml):
             return None
         max_row = max_col = 0
         for m in _REF_RE.finditer(xml):
