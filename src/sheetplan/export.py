@@ -81,8 +81,20 @@ def _column(values: Sequence[Any], kind: str) -> Sequence[Any]:
                 for v in values]
     if kind == "date":
         return [v if v is None else _cell(v) for v in values]
+    if _plain_text(values):
+        return values
     return [("'" + v if v.startswith(FORMULA_START) else v) if type(v) is str else v if v is None else _cell(v)
             for v in values]
+
+
+def _plain_text(values: Sequence[Any]) -> bool:
+    """Whether a column holds only text (or blanks) that no spreadsheet would take for a formula: the usual case,
+    told by one look at the whole column rather than a look at each cell."""
+    try:
+        joined = "\x00" + "\x00".join([v for v in values if v is not None])
+    except TypeError:  # something other than text: cell by cell
+        return False
+    return not any("\x00" + start in joined for start in FORMULA_START)
 
 
 def _write_table_csv(path: Path, header: list[str], pieces: Iterable[bytes]) -> None:

@@ -166,9 +166,11 @@ def _exactly_one(ctx: _Ctx) -> None:
     keys = ctx.p["fields"]
     names_zh, names_en = "、".join(ctx.label(k, "zh") for k in keys), " and ".join(ctx.label(k, "en") for k in keys)
     for rec in ctx.records():
+        filled = [k for k in keys if rec.values.get(k) is not None]
+        if len(filled) == 1 and rec.values[filled[0]] > 0:
+            continue  # the usual row: exactly one amount, and positive
         if any(rec.values.get(k) is None and not _blank(rec.raw_of(k)) for k in keys):
             continue  # an unreadable amount already has its own problem
-        filled = [k for k in keys if rec.values.get(k) is not None]
         positive = [k for k in filled if rec.values[k] > 0]
         if len(filled) == 1 and len(positive) == 1:
             continue
