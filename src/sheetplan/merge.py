@@ -151,21 +151,36 @@ def _read_chunk(chunk: list[tuple[int, tuple[str, str]]], timeout: int) -> list[
 
     out = []
     marker = _MARKERS / str(os.getpid()) if _MARKERS else None
-    for index, task in chunk:
-        if marker:
-            marker.write_text(str(index), encoding="ascii")
-        if timeout > 0:
-            faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
-        try:
-            res = read_one(task, None, timeout, csv=_WANTED.csv)
-            res.pack(_WANTED.rows)
-            out.append((index, res))
-        finally:
+    # One open marker per chunk, overwritten in place for each file: no open and close per file.
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if marker else None
+    try:
+        for index, task in chunk:
+            if fd is not None:
+                _mark(fd, index)
             if timeout > 0:
-                faulthandler.cancel_dump_traceback_later()
+                faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
+            try:
+                res = read_one(task, None, timeout, csv=_WANTED.csv)
+                res.pack(_WANTED.rows)
+                out.append((index, res))
+            finally:
+                if timeout > 0:
+                    faulthandler.cancel_dump_traceback_later()
+    finally:
+        if fd is not None:
+            os.close(fd)
     if marker:
         marker.unlink(missing_ok=True)
     return out
+
+
+def _mark(fd: int, index: int) -> None:
+    data = f"{index:<20}".encode("ascii")  # fixed width: a shorter number fully replaces a longer one
+    if hasattr(os, "pwrite"):
+        os.pwrite(fd, data, 0)
+    else:  # Windows
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, data)
 
 
 class _Timeout(Exception):
