@@ -60,3 +60,8 @@ def test_the_fast_path_agrees_with_the_full_parser(field):
         assert (got, type(got)) == (full.value, type(full.value)) and not full.findings, (field.key, raw)
     if field.type in ("text", "money", "date", "phone"):
         assert accepted, field.key  # the fast path is really taken for the common types
+    from sheetplan.fieldtypes import fast_column
+
+    column = [*_AWKWARD, *LAYOUT.lists[field.list].values[:3]] if field.list else list(_AWKWARD)
+    marker = object()
+    assert fast_column(field, 2025, LAYOUT, marker)(column) == [marker if v == "" else fast(v) for v in column]

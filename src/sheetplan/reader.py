@@ -22,7 +22,7 @@ from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from .fieldtypes import SLOW, fast_parser, is_blank, parse, show
+from .fieldtypes import SLOW, fast_column, is_blank, parse, show
 from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
 from .identity import identity_from_properties
 from .layout import Layout, Sheet
@@ -627,9 +627,8 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     parsed_columns = []
     slow: list[tuple[int, int]] = []
     for j, f in enumerate(inputs):
-        fast = fast_parser(f, year, layout)
         if_blank = f.default if f.default is not None else (SLOW if f.required else None)
-        parsed = [if_blank if v == "" else fast(v) for v in columns[j]]
+        parsed = fast_column(f, year, layout, if_blank)(columns[j])
         if SLOW in parsed:
             slow.extend((pos, j) for pos, value in enumerate(parsed) if value is SLOW)
         parsed_columns.append(parsed)
