@@ -334,9 +334,15 @@ def _cross_sum(data: WorkbookData, rule: Rule) -> None:
         table = data.tables.get(spec["sheet"])
         if table is None or not table.found:
             return
+        recs = [r for r in table.records if not r.rejected]
         conds = spec.get("any_of") or []
-        recs = [r for r in table.records if not r.rejected and (not conds or any(_matches(r, c) for c in conds))]
-        sums.append(sum(r.values.get(spec["sum"]) or 0 for r in recs))
+        if conds:
+            chosen: set[int] = set()  # a row counts once, whichever conditions it meets
+            for c in conds:
+                chosen.update(i for i, r in enumerate(recs) if _matches(r, c))
+            recs = [recs[i] for i in sorted(chosen)]
+        key = spec["sum"]
+        sums.append(sum(v for r in recs if (v := r.values.get(key))))
     left, right = sums
     ok = abs(left - right) < 0.005 if rule.params["compare"] == "equal" else left <= right + 0.005
     if ok:
