@@ -97,6 +97,14 @@ def _required_if(ctx: _Ctx) -> None:
             ctx.report(rec, key, f"{cond_zh}时必须填写{ctx.label(key, 'zh')}。", f"{ctx.label(key, 'en')} is required when {cond_en}.")
 
 
+def _values_of(keys: list[str]) -> Callable[[dict[str, Any]], tuple]:
+    """A record's values of ``keys`` as a tuple (None where missing), in one call."""
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda values: (values.get(key),)
+    return lambda values: tuple(map(values.get, keys))
+
+
 def _blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
@@ -133,11 +141,12 @@ def _cap_per_row(ctx: _Ctx) -> None:
 def _cap_sum(ctx: _Ctx) -> None:
     keys, group, cap = ctx.p["fields"], ctx.p["group_by"], float(ctx.p["cap"])
     running: dict[tuple, float] = defaultdict(float)
+    pick = _values_of(group)
     cond = "".join(str(v) for v in (ctx.p.get("when") or {}).values())
     for rec in ctx.records():
-        gkey = tuple(rec.values.get(k) for k in group)
+        gkey = pick(rec.values)
         total = _sum(rec, keys)
-        if any(g is None for g in gkey) or total is None or not _when(ctx, rec):
+        if None in gkey or total is None or not _when(ctx, rec):
             continue
         running[gkey] += total
         if running[gkey] > cap:
@@ -149,10 +158,11 @@ def _cap_sum(ctx: _Ctx) -> None:
 def _repeat_within(ctx: _Ctx) -> None:
     keys, dk, days = ctx.p["fields"], ctx.p["date"], int(ctx.p["days"])
     seen: dict[tuple, list[Any]] = defaultdict(list)
+    pick = _values_of(keys)
     for rec in sorted(ctx.records(), key=lambda r: (r.values.get(dk) is None, r.values.get(dk) or 0, r.row)):
-        gkey = tuple(rec.values.get(k) for k in keys)
+        gkey = pick(rec.values)
         d = rec.values.get(dk)
-        if d is None or any(g is None for g in gkey):
+        if d is None or None in gkey:
             continue
         prev = seen[gkey]
         if prev and (d - prev[-1]).days <= days:
@@ -202,9 +212,10 @@ def _direction(ctx: _Ctx) -> None:
 def _unique(ctx: _Ctx) -> None:
     keys = ctx.p["fields"]
     first: dict[tuple, int] = {}
+    pick = _values_of(keys)
     for rec in ctx.records():
-        k = tuple(rec.values.get(x) for x in keys)
-        if any(v is None for v in k):
+        k = pick(rec.values)
+        if None in k:
             continue
         if k in first:
             what = "、".join(str(v) for v in k)
@@ -265,9 +276,10 @@ def _max_when(ctx: _Ctx) -> None:
 def _cap_count(ctx: _Ctx) -> None:
     group, cap, caps = ctx.p["group_by"], ctx.p["cap"], ctx.p.get("caps") or {}
     counts: dict[tuple, int] = defaultdict(int)
+    pick = _values_of(group)
     for rec in ctx.records():
-        g = tuple(rec.values.get(k) for k in group)
-        if any(v is None for v in g):
+        g = pick(rec.values)
+        if None in g:
             continue
         counts[g] += 1
         limit = caps.get(g[0], cap)
@@ -280,10 +292,11 @@ def _cap_count(ctx: _Ctx) -> None:
 def _cap_distinct(ctx: _Ctx) -> None:
     group, dk, cap = ctx.p["group_by"], ctx.p["distinct"], ctx.p["cap"]
     seen: dict[tuple, list[Any]] = defaultdict(list)
+    pick = _values_of(group)
     for rec in ctx.records():
-        g = tuple(rec.values.get(k) for k in group)
+        g = pick(rec.values)
         d = rec.values.get(dk)
-        if any(v is None for v in g) or d is None or d in seen[g]:
+        if None in g or d is None or d in seen[g]:
             continue
         seen[g].append(d)
         if len(seen[g]) > cap:
