@@ -577,3 +577,19 @@ def test_an_export_alone_keeps_only_the_rows_that_cross_school_rules_read(layout
             list(result.rows["ledger"])
     finally:
         spill.close()
+
+
+def test_very_many_inputs_write_the_detail_at_the_end(tmp_path, monkeypatch):
+    """Above STREAM_MAX_FILES inputs nothing is written while reading: the workbook is the write-at-the-end one."""
+    from sheetplan.writer.district import write_district
+
+    monkeypatch.setattr(mergeout, "STREAM_MAX_FILES", 2)
+    monkeypatch.setattr(mergeout, "DetailStream", None)  # would fail if used
+    r = run("merge", str(SUBMITTED), "--roster", str(ROSTER), "-o", str(tmp_path / "d.xlsx"))
+    assert r.exit_code == 1
+    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
+    try:
+        write_district(result, str(tmp_path / "at_end.xlsx"))
+    finally:
+        result.spill.close()
+    assert _sheet_rows(tmp_path / "d.xlsx") == _sheet_rows(tmp_path / "at_end.xlsx")

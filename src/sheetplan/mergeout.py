@@ -16,6 +16,9 @@ from .roster import read_roster
 
 EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
 PROJECT_AFTER = 50  # files read before their rows are taken to say how large the whole detail will be
+# Above this many inputs the detail is not written while reading: looking at every identity first would cost
+# seconds, and so many schools' detail does not fit in a sheet anyway (150 ledger rows each fill one at 7,000).
+STREAM_MAX_FILES = 10_000
 
 
 def too_big(result: MergeResult) -> list[str]:
@@ -50,7 +53,6 @@ class DetailStream:
         counts = Counter(c for c in codes.values() if c)
         self._alone = {source: c for source, c in codes.items() if c and counts[c] == 1}
         self.layout = layout
-        self.target = target
         self.writer = DistrictStream(layout, target, lang)
         self.streamed: set[str] = set()
         self.failed = False
@@ -97,11 +99,12 @@ class DetailStream:
 
 
 def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,
-                  lang: str = "zh", force_no_detail: bool = False, stream: DetailStream | None = None) -> bool:
+                  lang: str = "zh", force_no_detail: bool = False, stream: DetailStream | None = None,
+                  target: IO[bytes] | None = None) -> bool:
     """Write the district workbook and/or the export; return whether detail went into the workbook.
 
-    With ``stream`` the workbook goes to the stream's target (which the caller renames into place), using
-    the detail already written when it agrees with the settled merge.
+    With ``target`` (an open file the caller renames into place) the workbook goes there, using the detail
+    ``stream`` already wrote when it agrees with the settled merge; otherwise to ``output`` directly.
     """
     from .export import export_csv
     from .writer.district import write_district
@@ -127,16 +130,17 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
             where = str(export_dir) if export_dir else "--export"
             note = (f"明细行数超过工作表上限，见导出文件夹 {where}（各表 CSV）；本表为数值。" if lang == "zh" else
                     f"The detail is too large for a sheet: see the export folder {where} (one CSV per table); figures here are values.")
-        if stream is None:
+        if stream is not None and detail and stream.usable(result):
+            stream.finish(result)
+        elif target is not None:
+            if stream is not None:
+                stream.abandon()
+                target.seek(0)
+                target.truncate()
+            write_district(result, target, lang, detail=detail, note=note)
+        else:
             with atomic_output(output) as fh:
                 write_district(result, fh, lang, detail=detail, note=note)
-        elif detail and stream.usable(result):
-            stream.finish(result)
-        else:
-            stream.abandon()
-            stream.target.seek(0)
-            stream.target.truncate()
-            write_district(result, stream.target, lang, detail=detail, note=note)
     return detail
 
 
@@ -165,10 +169,12 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     spill = Spill(layout, csv=export_dir is not None, rows=output is not None or parquet)
     with contextlib.ExitStack() as stack:
         stack.callback(spill.close)
-        stream = None
+        stream, target = None, None
         if output is not None:
-            stream = DetailStream(layout, files, stack.enter_context(atomic_output(output)), lang)
-            stack.callback(stream.abandon)  # on any error: close the workbook; atomic_output then removes it
+            target = stack.enter_context(atomic_output(output))
+            if len(files) <= STREAM_MAX_FILES:
+                stream = DetailStream(layout, files, target, lang)
+                stack.callback(stream.abandon)  # on any error: close the workbook; atomic_output then removes it
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("Reading" if en else "正在读取", total=len(files))
@@ -179,7 +185,7 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
             for p in result.problems:
                 echo(f"  {p.file}: {p.message(lang)}")
             raise UsageError(f"{len(files)} 个文件都无法读取，未生成汇总。", f"None of the {len(files)} files could be read; nothing was written.")
-        detail = write_outputs(result, output, export_dir, parquet, lang, stream=stream)
+        detail = write_outputs(result, output, export_dir, parquet, lang, stream=stream, target=target)
     table = Table(title="Rows" if en else "行数核对（读取 = 汇总 + 退回）")
     for h in (("Table", "Read", "Merged", "Rejected") if en else ("表", "读取", "汇总", "退回")):
         table.add_column(h, justify="right" if h not in ("Table", "表") else "left")
