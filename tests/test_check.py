@@ -194,3 +194,30 @@ def test_check_does_not_modify_the_file(template, tmp_path):
     before = copy.read_bytes()
     run("check", str(copy))
     assert copy.read_bytes() == before
+
+
+def test_formula_lookup_row_by_row_agrees_with_the_whole_column():
+    """FormulaLookup finds rows from where it last stopped; it must say what formula_cells says, whatever the order."""
+    import random
+
+    from sheetplan.reader import FormulaLookup, formula_cells
+
+    cells = []
+    for row in range(3, 80):
+        if row % 7 == 0:
+            continue  # no cell at all
+        sep = "\t" if row % 5 == 0 else " "
+        if row % 3 == 0:
+            cells.append(f'<row r="{row}"><c{sep}r="H{row}" s="2"><f>SUM(A1)</f><v></v></c></row>')
+        elif row % 11 == 0:
+            cells.append(f'<row r="{row}"><c r="H{row}" s="2"/><c r="I{row}"><f>1</f></c></row>')  # empty H, formula in I
+        else:
+            cells.append(f'<row r="{row}"><c{sep}r="H{row}"><v>{row}</v></c><c xr="H{row}"><f>x</f></c></row>')
+    xml = ('<?xml version="1.0"?><worksheet><sheetData>' + "".join(cells) + "</sheetData></worksheet>").encode()
+    column = 7  # H
+    want = formula_cells(xml, column)
+    assert want and 9 in want and 10 not in want and 14 not in want
+    rows = list(range(1, 85))
+    for order in (rows, rows[::-1], random.Random(5).sample(rows, len(rows))):
+        lookup = FormulaLookup(xml, column)
+        assert [r for r in order if r in lookup] == [r for r in order if r in want]

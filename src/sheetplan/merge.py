@@ -699,21 +699,22 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
 
 def _apply_merge_rules(accepted: list[FileResult], layout: Layout, stores: dict[str, RowStore]) -> None:
     """Rules across schools (the same person entered by two schools …), as warnings on later files."""
-    by_file = {r.source_file: r for r in accepted}
+    by_code = {r.org_code: r for r in accepted}  # accepted files have one code each: the others were superseded
     for sheet in layout.tables:
         keys = [f.key for f in sheet.fields]
         for rule in sheet.merge_rules:
             fields = rule.params["fields"]
             idx = [keys.index(k) + 2 for k in fields]  # stored rows start with org_code, org_name
-            first: dict[tuple, FileResult] = {}
+            pick = operator.itemgetter(*idx) if len(idx) > 1 else lambda row, i=idx[0]: (row[i],)
+            first: dict[tuple, str] = {}  # key → the code of the school that entered it first
             for row in stores[sheet.key]:
-                r = by_file[row[-2]]
-                k = tuple(row[i] for i in idx)
-                if any(v is None for v in k):
+                k = pick(row)
+                if None in k:
                     continue
-                owner = first.setdefault(k, r)
-                if owner.org_code == r.org_code:
+                owner_code = first.setdefault(k, row[0])
+                if owner_code == row[0]:
                     continue
+                r, owner = by_code[row[0]], by_code[owner_code]
                 labels = "+".join(sheet.field(f).label["zh"] for f in fields)
                 col = r.cells.get(sheet.key, {}).get(fields[0])
                 what = "、".join(map(str, k))

@@ -107,7 +107,6 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     ``stream`` already wrote when it agrees with the settled merge; otherwise to ``output`` directly.
     """
     from .export import export_csv
-    from .writer.district import write_district
 
     big = too_big(result)
     detail = not big and not force_no_detail
@@ -117,7 +116,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
             f"{names} 合并后超过 Excel 单表 1,048,576 行的上限，无法写入一个工作簿。请加 --export 文件夹：明细写入 CSV，工作簿只保留汇总。",
             f"{', '.join(big)}: the merged rows exceed Excel's 1,048,576 rows per sheet. Add --export DIR: the detail "
             "goes to CSV and the workbook keeps the summaries.")
-    if too_many_problems(result) and output is not None and export_dir is None:
+    if output is not None and export_dir is None and too_many_problems(result):
         raise UsageError(
             f"问题共 {len(result.problems):,} 条，超过 Excel 单表 1,048,576 行的上限，问题清单无法全部列出。请加 --export 文件夹：全部问题写入 problems.csv。",
             f"{len(result.problems):,} problems exceed Excel's 1,048,576 rows per sheet. Add --export DIR: problems.csv "
@@ -125,6 +124,8 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     if export_dir is not None:
         export_csv(result, export_dir, lang, parquet)
     if output is not None:
+        from .writer.district import write_district  # xlsxwriter: only when there is a workbook to write
+
         note = None
         if not detail:
             where = str(export_dir) if export_dir else "--export"

@@ -295,6 +295,49 @@ def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
 
 
 _ATTR_SEP = frozenset(b" \t\r\n")
+_FORMULA_NEXT = re.compile(rb'[^>]*>\s*<(?:\w+:)?f[\s>/]')
+
+
+class FormulaLookup:
+    """Whether given rows of one column hold a formula, asked row by row in reading order.
+
+    Each row is found from where the last one was, so asking about a table's rows reads its part of the
+    XML once, not the whole sheet (a template's pre-formatted formula rows run far below the data). Rows
+    out of order, or cells that are not there, are found from the start; after a few of those the whole
+    column is looked at once (:func:`formula_cells`).
+    """
+
+    MISSES = 8
+
+    def __init__(self, xml: bytes, column: int) -> None:
+        self.xml, self.column = xml, column
+        self.letters = col_letter(column).encode()
+        self.pos, self.misses = 0, 0
+        self.all: set[int] | None = None
+
+    def __contains__(self, row: int) -> bool:
+        if self.all is not None:
+            return row in self.all
+        needle = b'r="' + self.letters + str(row).encode() + b'"'
+        at = self._find(needle, self.pos)
+        if at < 0:
+            self.misses += 1
+            if self.misses >= self.MISSES:
+                self.all = formula_cells(self.xml, self.column)
+                return row in self.all  # type: ignore[operator]
+            at = self._find(needle, 0)
+            if at < 0:
+                return False
+        self.pos = at + len(needle)
+        return _FORMULA_NEXT.match(self.xml, self.pos) is not None
+
+    def _find(self, needle: bytes, start: int) -> int:
+        xml = self.xml
+        while True:
+            at = xml.find(needle, start)
+            if at <= 0 or xml[at - 1] in _ATTR_SEP:
+                return at if at > 0 else -1
+            start = at + 1
 
 
 def identity_code(path: str | Path) -> str | None:
@@ -684,7 +727,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
-    with_formula: set[int] | None | bool = False  # looked up once, at the first mismatch (rare: most files have none)
+    with_formula: FormulaLookup | None | bool = False  # made at the first mismatch (rare: most files have none)
     sheet_total = _spreadsheet_number(opening_raw)
     true_total = float(opening_parsed)
     for rec in table.records:
@@ -699,7 +742,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         if cached_num is None or abs(cached_num - sheet_total) > 0.005:
             if with_formula is False:
                 xml = data.sheet_xml.get(table.sheet_name or "") if data.sheet_xml is not None else None
-                with_formula = formula_cells(xml, col)
+                with_formula = FormulaLookup(xml, col) if xml is not None else None
             if with_formula is not None and rec.row in with_formula:  # type: ignore[operator]
                 continue  # a live formula: its cached value may simply be stale
             label = f.label
