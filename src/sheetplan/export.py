@@ -27,6 +27,7 @@ SUBMISSION_COLUMNS = ["source_file", "sha256", "size", "modified", "layout", "la
 
 # Excel, WPS and LibreOffice evaluate a CSV cell that starts with one of these as a formula (HYPERLINK, DDE …).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_DATE = dt.date
 
 
 def _cell(v: Any) -> Any:
@@ -79,8 +80,8 @@ def _column(values: Sequence[Any], kind: str) -> Sequence[Any]:
     if kind in ("money", "formula"):
         return [(int(v) if v.is_integer() and abs(v) < 1e15 else v) if type(v) is float else v if v is None else _cell(v)
                 for v in values]
-    if kind == "date":
-        return [v if v is None else _cell(v) for v in values]
+    if kind == "date":  # csv writes a date with str(), which is its ISO form
+        return [v if v is None or v.__class__ is _DATE else _cell(v) for v in values]
     if _plain_text(values):
         return values
     return [("'" + v if v.startswith(FORMULA_START) else v) if type(v) is str else v if v is None else _cell(v)

@@ -479,7 +479,8 @@ def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int
     """Run ``work`` in a pool; True when the pool broke (a worker died) before all of it was done."""
     from concurrent.futures.process import BrokenProcessPool
 
-    size = max(1, min(16, len(work) // (jobs * 4) or 1))
+    # Small chunks: the last ones decide how long a worker waits for the other at the end.
+    size = max(1, min(8, len(work) // (jobs * 4) or 1))
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers, wanted)) as pool:
         futures = [pool.submit(_read_chunk, c, timeout) for c in chunks]

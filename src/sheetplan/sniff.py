@@ -68,13 +68,20 @@ def sniff(path: Path | str, display_name: str | None = None) -> Sniffed:
     return _other(p, name)
 
 
+_TAIL_BYTES = 65_557  # the end-of-central-directory record (22 bytes) plus the longest zip comment
+
+
 def declared_entries(p: Path) -> int | None:
     """Entry count from the end-of-central-directory record, read before :mod:`zipfile` indexes every entry."""
     with p.open("rb") as fh:
         fh.seek(0, 2)
         size = fh.tell()
-        fh.seek(max(0, size - 65_557))  # the record (22 bytes) plus the longest zip comment
+        fh.seek(max(0, size - _TAIL_BYTES))
         tail = fh.read()
+    return _count_in_tail(tail)
+
+
+def _count_in_tail(tail: bytes) -> int | None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 12 > len(tail):
         return None
@@ -83,16 +90,17 @@ def declared_entries(p: Path) -> int | None:
 
 
 def _zip(p: Path, name: str) -> Sniffed:
+    # Every part is opened below: from memory that costs no seeks and reads (a workbook is small; sniffing
+    # refused anything over MAX_FILE_BYTES already).
     try:
-        declared = declared_entries(p)
+        data = p.read_bytes() if p.stat().st_size <= IN_MEMORY_BYTES else None
+        declared = _count_in_tail(data[-_TAIL_BYTES:]) if data is not None else declared_entries(p)
     except OSError:
-        declared = None
+        data, declared = None, None
     if declared is not None and declared > MAX_ZIP_ENTRIES:
         return _bomb(name, f"含 {declared} 个部件", f"holds {declared} parts")
     try:
-        # Every part is opened below: from memory that costs no seeks and reads (a workbook is small; sniffing
-        # refused anything over MAX_FILE_BYTES already).
-        zf = zipfile.ZipFile(io.BytesIO(p.read_bytes()) if p.stat().st_size <= IN_MEMORY_BYTES else p)
+        zf = zipfile.ZipFile(io.BytesIO(data) if data is not None else p)
     except (zipfile.BadZipFile, OSError, ValueError):
         return _bad("unreadable_file", f"文件 {name} 已损坏或不完整（压缩包无法打开）。{SAVE_AS_ZH}",
                     f"The file {name} is damaged or incomplete (the zip cannot be opened). {SAVE_AS_EN}", name)
