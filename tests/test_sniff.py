@@ -140,6 +140,42 @@ def test_each_file_gets_its_kind_and_problem(tmp_path, case):
     check(timed_sniff(path), case, path.name)
 
 
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_keeping_the_zip_changes_no_verdict(tmp_path, case):
+    """The reader's sniff(keep=True) reads some parts whole instead of glancing at them: same answer."""
+    path = case.build(tmp_path)
+    kept = sniff(path, keep=True)
+    try:
+        check(kept, case, path.name)
+        if kept.zip is None:
+            assert kept.data is None
+            return
+        assert kept.kind in ("xlsx", "xlsm") and kept.data == path.read_bytes()
+        with zipfile.ZipFile(path) as fresh:
+            assert kept.zip.kept, "the worksheets and workbook parts are kept"
+            for part, content in kept.zip.kept.items():
+                assert content == fresh.read(part), part
+    finally:
+        if kept.zip is not None:
+            kept.zip.close()
+
+
+def test_a_damaged_worksheet_is_found_when_it_is_read_whole(tmp_path):
+    """A worksheet whose bytes were changed after zipping: its checksum no longer matches."""
+    good = badfiles.xlsx(tmp_path)
+    raw = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as zf:
+        info = next(i for i in zf.infolist() if i.filename.startswith("xl/worksheets/"))
+    # The stored data starts after the 30-byte local header, the name and the extra field.
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start + info.compress_size // 2] ^= 0xFF
+    bad = tmp_path / "damaged.xlsx"
+    bad.write_bytes(bytes(raw))
+    kept = sniff(bad, keep=True)
+    assert kept.kind is None and kept.zip is None
+    assert kept.problem is not None and kept.problem.code == "unreadable_file"
+
+
 def test_the_display_name_is_what_messages_use(tmp_path):
     path = badfiles.csv_gbk(tmp_path)
     shown = "第三小学/2025年工会台账.xlsx"

@@ -261,3 +261,35 @@ def test_validations_refuse_what_the_layout_refuses(tmp_path, lo, layout):
     valid = {f"{ledger.name['zh']}!{data_cell(ledger, 'category', 1)}"}  # there for the sub-category's sake
     expected = {f"{sheet}!{cell}" for sheet, cells in bad.items() for cell in cells} - valid
     assert flagged == expected
+
+
+def test_prefilled_balances_are_what_libreoffice_computes(tmp_path, lo, layout):
+    """A pre-filled workbook (samples, benchmark) stores the balances a spreadsheet application would save."""
+    import datetime as dt
+
+    from sheetplan.writer import Filled
+
+    ledger = layout.sheet("ledger")
+    keys = ["date", "voucher", "summary", "category", "subcategory", "income", "expense"]
+    rows = [None if r is None else {k: v for k, v in zip(keys, r, strict=True) if v is not None} for r in LEDGER]
+    for r in rows:
+        if r is not None:
+            r["date"] = dt.date.fromisoformat(r["date"])
+    rows[2]["expense"] = "2400.8元"  # text: SUM leaves it out, and so must the stored value
+    made, final = tmp_path / "filled.xlsx", tmp_path / "final.xlsx"
+    write_template(layout, Org("测试小学", "T001", YEAR), made, filled=Filled(info={"opening_balance": OPENING}, rows={"ledger": rows}))
+    lo.recalc(made, final, check_errors=True)
+    stored = openpyxl.load_workbook(made, data_only=True)[ledger.name["zh"]]
+    computed_by_lo = openpyxl.load_workbook(final, data_only=True)[ledger.name["zh"]]
+    checked = 0
+    for i in range(len(LEDGER) + 3):
+        cell = data_cell(ledger, "balance", i)
+        want = computed_by_lo[cell].value
+        got = stored[cell].value
+        if want in (None, ""):
+            assert got in (None, ""), cell
+        else:
+            assert got == pytest.approx(want, abs=1e-9), cell
+            checked += 1
+    assert checked == sum(1 for r in LEDGER if r is not None)
+    assert stored[data_cell(ledger, "balance", 2)].value == pytest.approx(OPENING + 1860 + 12000)

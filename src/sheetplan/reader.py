@@ -11,6 +11,7 @@ finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
 from __future__ import annotations
 
 import functools
+import io
 import operator
 import re
 import unicodedata
@@ -186,10 +187,11 @@ class SheetTooLarge(Exception):
 class _Book:
     """Values of a workbook's sheets through python-calamine, read lazily."""
 
-    def __init__(self, path: Path, xml: SheetXml | None = None) -> None:
+    def __init__(self, path: Path, xml: SheetXml | None = None, content: bytes | None = None) -> None:
         from python_calamine import CalamineWorkbook
 
-        self.wb = CalamineWorkbook.from_path(str(path))
+        # The bytes sniffing read, when it kept them: the file is not read a second time.
+        self.wb = CalamineWorkbook.from_filelike(io.BytesIO(content)) if content is not None else CalamineWorkbook.from_path(str(path))
         self.names = list(self.wb.sheet_names)
         self._rows: dict[str, list[list[Any]]] = {}
         self.truncated: set[str] = set()
@@ -218,9 +220,15 @@ def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
 
 
 def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name → zip part path, from workbook.xml and its relationships."""
-    wb = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    """Sheet name → zip part path, from workbook.xml and its relationships (the result is shared: do not change it)."""
+    return _parts_of(zf.read("xl/workbook.xml"), zf.read("xl/_rels/workbook.xml.rels"))
+
+
+@functools.lru_cache(maxsize=32)
+def _parts_of(workbook_xml: bytes, rels_xml: bytes) -> dict[str, str]:
+    # Workbooks made from one template share these two parts byte for byte: a merge parses them once.
+    wb = ElementTree.fromstring(workbook_xml)
+    rels = ElementTree.fromstring(rels_xml)
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
     out = {}
     for s in wb.iter(f"{_NS_MAIN}sheet"):
@@ -370,7 +378,7 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
     """
     p = Path(path)
     data = WorkbookData(p, display_name or p.name, layout)
-    sniffed = sniff(p, data.display)
+    sniffed = sniff(p, data.display, keep=True)
     if sniffed.problem is not None:
         data.report.add(sniffed.problem)
     if sniffed.kind is None:
@@ -378,10 +386,12 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
     if sniffed.kind in ("xlsx", "xlsm"):
         # A look inside the zip for what values do not tell: the identity, where the sheets are, how far they
         # reach and which 余额 cells hold formulas (the last two only for the sheets that are read).
-        try:
-            zf = zipfile.ZipFile(p)
-        except (zipfile.BadZipFile, OSError):
-            zf = None
+        zf = sniffed.zip
+        if zf is None:
+            try:
+                zf = zipfile.ZipFile(p)
+            except (zipfile.BadZipFile, OSError):
+                zf = None
         if zf is not None:
             try:
                 data.identity = identity_from_properties(zf)
@@ -389,16 +399,16 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
             except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
                 zf.close()
     try:
-        return _read_book(data, p, sniffed.kind)
+        return _read_book(data, p, sniffed.kind, sniffed.data)
     finally:
         if data.sheet_xml is not None:
             data.sheet_xml.close()
             data.sheet_xml = None  # only needed while reading
 
 
-def _read_book(data: WorkbookData, p: Path, kind: str) -> WorkbookData:
+def _read_book(data: WorkbookData, p: Path, kind: str, content: bytes | None = None) -> WorkbookData:
     try:
-        book = _Book(p, data.sheet_xml)
+        book = _Book(p, data.sheet_xml, content)
     except Exception as exc:  # calamine raises its own error types for broken content
         data.add("unreadable_file", f"文件 {data.display} 无法读取：{_reason(exc)}。请在 Excel 或 WPS 中打开后另存为 .xlsx。",
                  f"The file {data.display} cannot be read: {_reason(exc)}. Open it in Excel or WPS and save it as .xlsx.")

@@ -8,9 +8,11 @@ for that file. Only a file that passes these guards is handed to a reader.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .problems import Problem, problem
 
@@ -31,10 +33,38 @@ _BLANK = " \t\r\n\ufeff"
 
 @dataclass(frozen=True)
 class Sniffed:
-    """``kind`` is xlsx/xlsm/xls/ods when readable (else None); ``problem`` is a file-level finding."""
+    """``kind`` is xlsx/xlsm/xls/ods when readable (else None); ``problem`` is a file-level finding.
+
+    With ``sniff(..., keep=True)``, a readable xlsx/xlsm small enough to be sniffed from memory also comes
+    with its bytes (``data``) and its zip still open (``zip``, which the caller closes), holding the parts a
+    reader needs that sniffing already decompressed whole.
+    """
 
     kind: str | None
     problem: Problem | None = None
+    data: bytes | None = field(default=None, compare=False, repr=False)
+    zip: zipfile.ZipFile | None = field(default=None, compare=False, repr=False)
+
+
+# Parts the reader reads whole: the guard's look at their first bytes reads them whole instead, once.
+_READ_WHOLE = re.compile(r"xl/worksheets/[^/]+\.xml|xl/workbook\.xml|xl/_rels/workbook\.xml\.rels|docProps/custom\.xml")
+READ_WHOLE_BYTES = 16 * 1024 * 1024  # a larger part is only glanced at here, and read when (and if) it is needed
+
+
+class PartsZip(zipfile.ZipFile):
+    """A zip whose parts, once read whole by sniffing, are not decompressed a second time."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.kept: dict[str, bytes] = {}
+
+    def read(self, name: str | zipfile.ZipInfo, pwd: bytes | None = None) -> bytes:
+        kept = self.kept.get(name.filename if isinstance(name, zipfile.ZipInfo) else name)
+        return kept if kept is not None else super().read(name, pwd)
+
+    def close(self) -> None:
+        self.kept = {}
+        super().close()
 
 
 def is_ignored_name(name: str) -> bool:
@@ -46,8 +76,11 @@ def _bad(code: str, zh: str, en: str, name: str) -> Sniffed:
     return Sniffed(None, problem(code, zh, en, file=name))
 
 
-def sniff(path: Path | str, display_name: str | None = None) -> Sniffed:
-    """Classify one file and apply the size, zip-bomb and XML-bomb guards. Never raises."""
+def sniff(path: Path | str, display_name: str | None = None, keep: bool = False) -> Sniffed:
+    """Classify one file and apply the size, zip-bomb and XML-bomb guards. Never raises.
+
+    ``keep`` hands a readable workbook's bytes and open zip on to the reader (see :class:`Sniffed`).
+    """
     p = Path(path)
     name = display_name or p.name
     try:
@@ -56,13 +89,15 @@ def sniff(path: Path | str, display_name: str | None = None) -> Sniffed:
             return _bad("unsafe_file", f"文件 {name} 有 {size // 1048576} MB，超过 {MAX_FILE_BYTES // 1048576} MB 的上限，未读取。",
                         f"The file {name} is {size // 1048576} MB, over the {MAX_FILE_BYTES // 1048576} MB limit; not read.", name)
         with p.open("rb") as fh:
-            head = fh.read(8)
+            # A workbook is small: read it once, here, rather than part by part later.
+            data = fh.read() if size <= IN_MEMORY_BYTES else None
+            head = data[:8] if data is not None else fh.read(8)
     except OSError as exc:
         return _bad("unreadable_file", f"文件 {name} 无法打开：{exc.strerror}。", f"The file {name} cannot be opened: {exc.strerror}.", name)
-    if size == 0:
+    if size == 0 or not head:
         return _bad("empty_file", f"文件 {name} 是空的（0 字节）。{SAVE_AS_ZH}", f"The file {name} is empty (0 bytes). {SAVE_AS_EN}", name)
     if head.startswith(ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
-        return _zip(p, name)
+        return _zip(p, name, data, keep)
     if head.startswith(OLE_MAGIC):
         return _ole(p, name)
     return _other(p, name)
@@ -89,41 +124,61 @@ def _count_in_tail(tail: bytes) -> int | None:
     return None if count == 0xFFFF else count  # 0xFFFF: a zip64 count, which zipfile's own index reports
 
 
-def _zip(p: Path, name: str) -> Sniffed:
+def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     # Every part is opened below: from memory that costs no seeks and reads (a workbook is small; sniffing
     # refused anything over MAX_FILE_BYTES already).
     try:
-        data = p.read_bytes() if p.stat().st_size <= IN_MEMORY_BYTES else None
         declared = _count_in_tail(data[-_TAIL_BYTES:]) if data is not None else declared_entries(p)
     except OSError:
-        data, declared = None, None
+        declared = None
     if declared is not None and declared > MAX_ZIP_ENTRIES:
         return _bomb(name, f"含 {declared} 个部件", f"holds {declared} parts")
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data) if data is not None else p)
+        zf = PartsZip(io.BytesIO(data)) if data is not None else zipfile.ZipFile(p)
     except (zipfile.BadZipFile, OSError, ValueError):
         return _bad("unreadable_file", f"文件 {name} 已损坏或不完整（压缩包无法打开）。{SAVE_AS_ZH}",
                     f"The file {name} is damaged or incomplete (the zip cannot be opened). {SAVE_AS_EN}", name)
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ZIP_ENTRIES:
-            return _bomb(name, f"含 {len(infos)} 个部件", f"holds {len(infos)} parts")
-        total = sum(i.file_size for i in infos)
-        if total > MAX_UNCOMPRESSED_BYTES:
-            return _bomb(name, f"解压后达 {total // 1048576} MB", f"expands to {total // 1048576} MB")
-        for i in infos:
-            if i.file_size > RATIO_MIN_BYTES and i.file_size > MAX_RATIO * max(1, i.compress_size):
-                return _bomb(name, f"部件 {i.filename} 压缩比超过 {MAX_RATIO}:1", f"part {i.filename} has a compression ratio over {MAX_RATIO}:1")
-        names = {i.filename for i in infos}
-        kind = _zip_kind(zf, names)
-        if kind is None:
-            word = "Word 文档" if any(n.startswith("word/") for n in names) else "压缩包"
-            word_en = "a Word document" if word.startswith("Word") else "a zip archive"
-            return _bad("wrong_format", f"文件 {name} 是{word}，不是 Excel 工作簿。{SAVE_AS_ZH}",
-                        f"The file {name} is {word_en}, not an Excel workbook. {SAVE_AS_EN}", name)
-        for i in infos:
-            if i.filename.lower().endswith((".xml", ".rels", ".vml")):
-                try:
+    whole = keep and isinstance(zf, PartsZip)
+    found: Sniffed | None = None
+    try:
+        found = _zip_checks(zf, name, whole)
+    finally:
+        handed_on = whole and found is not None and found.kind in ("xlsx", "xlsm")
+        if not handed_on:
+            zf.close()
+    if handed_on:
+        return Sniffed(found.kind, found.problem, data, zf)
+    return found
+
+
+def _zip_checks(zf: zipfile.ZipFile, name: str, whole: bool) -> Sniffed:
+    """The guards, on an open zip; with ``whole``, the parts a reader needs are read whole and kept."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        return _bomb(name, f"含 {len(infos)} 个部件", f"holds {len(infos)} parts")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        return _bomb(name, f"解压后达 {total // 1048576} MB", f"expands to {total // 1048576} MB")
+    for i in infos:
+        if i.file_size > RATIO_MIN_BYTES and i.file_size > MAX_RATIO * max(1, i.compress_size):
+            return _bomb(name, f"部件 {i.filename} 压缩比超过 {MAX_RATIO}:1", f"part {i.filename} has a compression ratio over {MAX_RATIO}:1")
+    names = {i.filename for i in infos}
+    kind = _zip_kind(zf, names)
+    if kind is None:
+        word = "Word 文档" if any(n.startswith("word/") for n in names) else "压缩包"
+        word_en = "a Word document" if word.startswith("Word") else "a zip archive"
+        return _bad("wrong_format", f"文件 {name} 是{word}，不是 Excel 工作簿。{SAVE_AS_ZH}",
+                    f"The file {name} is {word_en}, not an Excel workbook. {SAVE_AS_EN}", name)
+    for i in infos:
+        if i.filename.lower().endswith((".xml", ".rels", ".vml")):
+            try:
+                if whole and i.file_size <= READ_WHOLE_BYTES and _READ_WHOLE.fullmatch(i.filename):
+                    content = zf.read(i)
+                    verdict = prolog_verdict(content[:2048])
+                    if verdict == "unknown" and len(content) > 2048:
+                        verdict = prolog_verdict(content[:PROLOG_BYTES])
+                    zf.kept[i.filename] = content  # type: ignore[attr-defined]
+                else:
                     with zf.open(i) as part:
                         # Almost every part shows its root in the first bytes; read on only while it has not.
                         prolog = part.read(2048)
@@ -131,16 +186,16 @@ def _zip(p: Path, name: str) -> Sniffed:
                         if verdict == "unknown" and len(prolog) == 2048:
                             prolog += part.read(PROLOG_BYTES - 2048)
                             verdict = prolog_verdict(prolog)
-                except Exception:  # BadZipFile, zlib.error, EOFError, NotImplementedError …: all mean damaged
-                    return _bad("unreadable_file", f"文件 {name} 已损坏（部件 {i.filename} 无法解压）。{SAVE_AS_ZH}",
-                                f"The file {name} is damaged (part {i.filename} cannot be decompressed). {SAVE_AS_EN}", name)
-                if verdict == "dtd":
-                    return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 声明了 DTD/实体（XML 炸弹或外部实体），为安全起见未读取。",
-                                f"Part {i.filename} of {name} declares a DTD or entities (XML bomb or external entity); not read, for safety.", name)
-                if verdict == "unknown":
-                    return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 开头 {PROLOG_BYTES // 1024} KB 内找不到正文，无法确认安全，未读取。{SAVE_AS_ZH}",
-                                f"Part {i.filename} of {name} shows no content within its first {PROLOG_BYTES // 1024} KB, so it cannot be "
-                                f"confirmed safe; not read. {SAVE_AS_EN}", name)
+            except Exception:  # BadZipFile, zlib.error, EOFError, NotImplementedError …: all mean damaged
+                return _bad("unreadable_file", f"文件 {name} 已损坏（部件 {i.filename} 无法解压）。{SAVE_AS_ZH}",
+                            f"The file {name} is damaged (part {i.filename} cannot be decompressed). {SAVE_AS_EN}", name)
+            if verdict == "dtd":
+                return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 声明了 DTD/实体（XML 炸弹或外部实体），为安全起见未读取。",
+                            f"Part {i.filename} of {name} declares a DTD or entities (XML bomb or external entity); not read, for safety.", name)
+            if verdict == "unknown":
+                return _bad("unsafe_file", f"文件 {name} 的部件 {i.filename} 开头 {PROLOG_BYTES // 1024} KB 内找不到正文，无法确认安全，未读取。{SAVE_AS_ZH}",
+                            f"Part {i.filename} of {name} shows no content within its first {PROLOG_BYTES // 1024} KB, so it cannot be "
+                            f"confirmed safe; not read. {SAVE_AS_EN}", name)
     if kind == "xlsm":
         return Sniffed("xlsm", problem("macros_present", f"文件 {name} 含有宏；宏不会运行，只读取数据。",
                                        f"The file {name} contains macros; they are never run, only the data is read.", file=name))

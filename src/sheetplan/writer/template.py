@@ -65,6 +65,15 @@ class Org:
     year: int
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_blank_input(v: Any) -> bool:
+    """What the formula's ``A1=""`` sees as empty: nothing written, or an empty string (written as a blank)."""
+    return v is None or v == ""
+
+
 def display_width(text: str) -> int:
     """Width in Excel character units: CJK and full-width characters count two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
@@ -564,13 +573,35 @@ class _Builder:
         pc, mc = column_of(sheet, rb["plus"]), column_of(sheet, rb["minus"])
         fmt = self.locked_fmt(NUMBER_FORMATS["formula"])
         top_p, top_m = col_letter(pc) + "$" + str(FIRST_DATA_ROW + 1), col_letter(mc) + "$" + str(FIRST_DATA_ROW + 1)
+        cached = self.filled_balances(sheet, rb)
         for r in range(FIRST_DATA_ROW, last_data_row(sheet) + 1):
             p, m = a1(r, pc), a1(r, mc)
             # Cumulative sums, not "previous balance + …", so blank rows between
             # entries neither break the chain nor show a balance of their own.
             formula = f'=IF(AND({p}="",{m}=""),"",{opening}+SUM({top_p}:{p})-SUM({top_m}:{m}))'
-            ws.write_formula(r, col, formula, fmt, "")
+            ws.write_formula(r, col, formula, fmt, cached.get(r, ""))
         ws.set_column(col, col, field_width(self.layout, f, self.lang), fmt)
+
+    def filled_balances(self, sheet: Sheet, rb: dict[str, str]) -> dict[int, float]:
+        """Row → the balance a spreadsheet application would store for pre-filled rows.
+
+        Filled workbooks then carry the cached values a file saved by Excel, WPS or
+        LibreOffice has, not xlsxwriter's blanks. Computed as the formula does: SUM
+        counts numbers only; a text opening balance would be an error, so nothing is stored.
+        """
+        rows = self.filled.rows.get(sheet.key) or []
+        opening = self.filled.info.get(rb["opening"].split(".", 1)[1], 0)
+        if not rows or not _is_number(opening):
+            return {}
+        out: dict[int, float] = {}
+        plus = minus = 0.0
+        for i, row in enumerate(rows):
+            p, m = (row or {}).get(rb["plus"]), (row or {}).get(rb["minus"])
+            plus += p if _is_number(p) else 0.0
+            minus += m if _is_number(m) else 0.0
+            if not (_is_blank_input(p) and _is_blank_input(m)):
+                out[FIRST_DATA_ROW + i] = opening + plus - minus
+        return out
 
     def summary(self, ws: Worksheet, sheet: Sheet) -> None:
         lang = self.lang
