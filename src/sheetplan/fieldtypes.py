@@ -272,6 +272,11 @@ def fast_column(f: Field, year: int | None, layout: Layout, if_blank: Any) -> Ca
         day = dt.date
         return lambda column: [v if v.__class__ is day and start <= v <= end else if_blank if v == "" else one(v)
                                for v in column]
+    if f.type in ("text", "code") and f.pattern is None:
+        # Text that is already tidy (the usual cell) is taken as it is, without a call.
+        limit = f.max_length or 10**9
+        return lambda column: [v if v.__class__ is str and v and len(v) <= limit and not v[0].isspace() and not v[-1].isspace()
+                               else if_blank if v == "" else one(v) for v in column]
     return lambda column: [if_blank if v == "" else one(v) for v in column]
 
 

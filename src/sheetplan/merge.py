@@ -33,7 +33,7 @@ from .layout import Layout
 from .problems import Problem, problem
 from .roster import RosterEntry, read_roster
 from .sniff import is_ignored_name
-from .workers import exit_with_parent, yield_to_parent
+from .workers import collect_garbage_rarely, exit_with_parent, yield_to_parent
 
 STATUS = {"submitted": ("已提交", "submitted"), "missing": ("未提交", "not submitted"),
           "unreadable": ("无法读取", "unreadable"), "superseded": ("已被替代", "superseded")}
@@ -136,6 +136,7 @@ def _init(layout: Layout, markers: Path | None = None, wanted: Wanted = _WANTED)
     global _LAYOUT, _MARKERS, _WANTED, _DEVNULL
     exit_with_parent()
     yield_to_parent()
+    collect_garbage_rarely()
     _LAYOUT, _MARKERS, _WANTED = layout, markers, wanted
     _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 

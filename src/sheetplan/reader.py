@@ -737,17 +737,28 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
+    pc, mc = table.columns[plus], table.columns[minus]
     with_formula: FormulaLookup | None | bool = False  # made at the first mismatch (rare: most files have none)
     sheet_total = _spreadsheet_number(opening_raw)
     true_total = float(opening_parsed)
+    key = f.key
     for rec in table.records:
-        raw_plus, raw_minus = rec.raw_of(plus), rec.raw_of(minus)
-        sheet_total += _spreadsheet_number(raw_plus) - _spreadsheet_number(raw_minus)
-        true_total += (rec.values.get(plus) or 0.0) - (rec.values.get(minus) or 0.0)
-        rec.values[f.key] = round(true_total, 2)
+        line = rec._line  # the raw cells, without a raw_of call each ("" is an empty cell)
+        width = len(line)
+        raw_plus = line[pc] if pc < width else ""
+        raw_minus = line[mc] if mc < width else ""
+        tp, tm = type(raw_plus), type(raw_minus)
+        # What SUM sees (as _spreadsheet_number): numbers count; text, blanks and booleans do not.
+        sheet_total += (raw_plus if tp is float or tp is int else 0.0) - (raw_minus if tm is float or tm is int else 0.0)
+        values = rec.values
+        true_total += (values.get(plus) or 0.0) - (values.get(minus) or 0.0)
+        values[key] = round(true_total, 2)
         if not opening_ok or is_blank(raw_plus) and is_blank(raw_minus):
             continue
-        cached = rec.raw_of(f.key)
+        cached = line[col] if col < width else None
+        if type(cached) is float and abs(cached - sheet_total) <= 0.005:
+            continue  # the usual row: the stored balance is the computed one
+        cached = None if cached == "" else cached
         cached_num = cached if isinstance(cached, (int, float)) and not isinstance(cached, bool) else None
         if cached_num is None or abs(cached_num - sheet_total) > 0.005:
             if with_formula is False:
