@@ -62,6 +62,16 @@ def is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
 
+def is_number(raw: Any) -> bool:
+    """True for a cell holding a number (a boolean is not one, though Python counts it as an int)."""
+    return isinstance(raw, (int, float)) and not isinstance(raw, bool)
+
+
+def sum_value(raw: Any) -> float:
+    """What a spreadsheet's SUM sees in a cell: numbers count; text, blanks and booleans count 0."""
+    return float(raw) if is_number(raw) else 0.0
+
+
 def show(raw: Any) -> str:
     """A raw value as the user would recognise it in a message."""
     if isinstance(raw, float) and raw.is_integer():

@@ -23,7 +23,7 @@ from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from .fieldtypes import SLOW, fast_column, is_blank, parse, show
+from .fieldtypes import SLOW, fast_column, is_blank, is_number, parse, show, sum_value
 from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
 from .identity import identity_from_properties
 from .layout import Layout, Sheet
@@ -721,11 +721,6 @@ def _rule_fields(sheet: Sheet) -> set[str]:
     return out
 
 
-def _spreadsheet_number(v: Any) -> float:
-    """What SUM sees in a cell: numbers count, text and blanks do not."""
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
-
-
 def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any, rows: list[list[Any]]) -> None:
     """Recompute 余额 (never trust cached values) and report formulas typed over."""
     rb = f.formula["running_balance"]
@@ -734,12 +729,12 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         return
     opening_key = rb["opening"].split(".", 1)[1]
     opening_raw = data.info_raw.get(opening_key)
-    opening_ok = opening_raw is None or isinstance(opening_raw, (int, float)) and not isinstance(opening_raw, bool)
+    opening_ok = opening_raw is None or is_number(opening_raw)
     opening_parsed = data.info.get(opening_key) or 0.0
     col = table.columns[f.key]
     pc, mc = table.columns[plus], table.columns[minus]
     with_formula: FormulaLookup | None | bool = False  # made at the first mismatch (rare: most files have none)
-    sheet_total = _spreadsheet_number(opening_raw)
+    sheet_total = sum_value(opening_raw)
     true_total = float(opening_parsed)
     key = f.key
     for rec in table.records:
@@ -748,7 +743,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         raw_plus = line[pc] if pc < width else ""
         raw_minus = line[mc] if mc < width else ""
         tp, tm = type(raw_plus), type(raw_minus)
-        # What SUM sees (as _spreadsheet_number): numbers count; text, blanks and booleans do not.
+        # sum_value of each, inline: the one loop over every ledger row of a district.
         sheet_total += (raw_plus if tp is float or tp is int else 0.0) - (raw_minus if tm is float or tm is int else 0.0)
         values = rec.values
         true_total += (values.get(plus) or 0.0) - (values.get(minus) or 0.0)
@@ -759,7 +754,7 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         if type(cached) is float and abs(cached - sheet_total) <= 0.005:
             continue  # the usual row: the stored balance is the computed one
         cached = None if cached == "" else cached
-        cached_num = cached if isinstance(cached, (int, float)) and not isinstance(cached, bool) else None
+        cached_num = cached if is_number(cached) else None
         if cached_num is None or abs(cached_num - sheet_total) > 0.005:
             if with_formula is False:
                 xml = data.sheet_xml.get(table.sheet_name or "") if data.sheet_xml is not None else None

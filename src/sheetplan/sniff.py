@@ -138,12 +138,12 @@ def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     except (zipfile.BadZipFile, OSError, ValueError):
         return _bad("unreadable_file", f"文件 {name} 已损坏或不完整（压缩包无法打开）。{SAVE_AS_ZH}",
                     f"The file {name} is damaged or incomplete (the zip cannot be opened). {SAVE_AS_EN}", name)
-    whole = keep and isinstance(zf, PartsZip)
+    kept = zf.kept if keep and isinstance(zf, PartsZip) else None
     found: Sniffed | None = None
     try:
-        found = _zip_checks(zf, name, whole)
+        found = _zip_checks(zf, name, kept)
     finally:
-        handed_on = whole and found is not None and found.kind in ("xlsx", "xlsm")
+        handed_on = kept is not None and found is not None and found.kind in ("xlsx", "xlsm")
         if not handed_on:
             zf.close()
     if handed_on:
@@ -151,8 +151,8 @@ def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     return found
 
 
-def _zip_checks(zf: zipfile.ZipFile, name: str, whole: bool) -> Sniffed:
-    """The guards, on an open zip; with ``whole``, the parts a reader needs are read whole and kept."""
+def _zip_checks(zf: zipfile.ZipFile, name: str, kept: dict[str, bytes] | None) -> Sniffed:
+    """The guards, on an open zip; given ``kept``, the parts a reader needs are read whole into it."""
     infos = zf.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
         return _bomb(name, f"含 {len(infos)} 个部件", f"holds {len(infos)} parts")
@@ -172,12 +172,12 @@ def _zip_checks(zf: zipfile.ZipFile, name: str, whole: bool) -> Sniffed:
     for i in infos:
         if i.filename.lower().endswith((".xml", ".rels", ".vml")):
             try:
-                if whole and i.file_size <= READ_WHOLE_BYTES and _READ_WHOLE.fullmatch(i.filename):
+                if kept is not None and i.file_size <= READ_WHOLE_BYTES and _READ_WHOLE.fullmatch(i.filename):
                     content = zf.read(i)
                     verdict = prolog_verdict(content[:2048])
                     if verdict == "unknown" and len(content) > 2048:
                         verdict = prolog_verdict(content[:PROLOG_BYTES])
-                    zf.kept[i.filename] = content  # type: ignore[attr-defined]
+                    kept[i.filename] = content
                 else:
                     with zf.open(i) as part:
                         # Almost every part shows its root in the first bytes; read on only while it has not.

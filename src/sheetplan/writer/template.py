@@ -22,6 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from .. import __version__
 from ..describe import describe_field, describe_rule
+from ..fieldtypes import is_number, sum_value
 from ..geometry import (
     FIRST_DATA_ROW,
     FORM_HELP_COL,
@@ -63,10 +64,6 @@ class Org:
     name: str
     code: str
     year: int
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_blank_input(v: Any) -> bool:
@@ -591,14 +588,14 @@ class _Builder:
         """
         rows = self.filled.rows.get(sheet.key) or []
         opening = self.filled.info.get(rb["opening"].split(".", 1)[1], 0)
-        if not rows or not _is_number(opening):
+        if not rows or not is_number(opening):
             return {}
         out: dict[int, float] = {}
         plus = minus = 0.0
         for i, row in enumerate(rows):
             p, m = (row or {}).get(rb["plus"]), (row or {}).get(rb["minus"])
-            plus += p if _is_number(p) else 0.0
-            minus += m if _is_number(m) else 0.0
+            plus += sum_value(p)
+            minus += sum_value(m)
             if not (_is_blank_input(p) and _is_blank_input(m)):
                 out[FIRST_DATA_ROW + i] = opening + plus - minus
         return out
