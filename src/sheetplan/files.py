@@ -65,3 +65,13 @@ def write_atomic(path: Path, produce: Callable[[IO[bytes]], None]) -> None:
     """Call ``produce(fh)`` on a temporary file and rename it to ``path``."""
     with atomic_output(path) as fh:
         produce(fh)
+
+
+def display_path(path: str | Path) -> str:
+    """A path as people read it: valid UTF-8 always, undecodable bytes of the name shown as ``\\xNN``.
+
+    A name in GBK bytes (old USB sticks, zip files) arrives from the OS as surrogate escapes, which
+    cannot be written to a UTF-8 file, a JSON report or a workbook.
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
