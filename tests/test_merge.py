@@ -131,7 +131,7 @@ def test_rejected_rows_are_kept_raw_in_problems(merged):
 def test_export_csv_files(merged, layout):
     out, _ = merged
     exp = out / "export"
-    assert sorted(p.name for p in exp.iterdir()) == sorted([f"{t.key}.csv" for t in layout.tables] + ["problems.csv", "submissions.csv"])
+    assert sorted(p.name for p in exp.iterdir()) == sorted([f"{t.key}.csv" for t in layout.tables] + ["problems.csv", "submissions.csv", "manifest.json"])
     raw = (exp / "ledger.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(_csv(exp / "ledger.csv"))
@@ -449,7 +449,7 @@ def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
 
     full = merge([SUBMITTED])  # as the command below: no roster
     n = len(full.problems)
-    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", n - 3)  # one header row, room for n - 4 problems
+    # room for n - 4 problems (a header row and a row saying what did not fit); the detail sheets still fit
     monkeypatch.setattr(district, "EXCEL_MAX_ROWS", n - 2)
     out = tmp_path / "d.xlsx"
     r = run("merge", str(SUBMITTED), "-o", str(out))
@@ -500,6 +500,13 @@ def _sheet_rows(path: Path) -> dict[str, list[tuple]]:
     return {name: [tuple(c.value for c in row) for row in wb[name].iter_rows()] for name in wb.sheetnames}
 
 
+def _but_the_run(sheets: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """The sheets without 提交情况's line naming the run (each run has its own)."""
+    last = sheets["提交情况"][-1]
+    assert str(last[0]).startswith("汇总批次：")
+    return {**sheets, "提交情况": sheets["提交情况"][:-1]}
+
+
 def test_detail_written_while_reading_holds_the_same_rows(merged, tmp_path, layout):
     """The CLI writes the detail as files arrive; the schools that sent two files (XQ002) wait and come last.
     Every sheet holds what the write-at-the-end path writes, the detail sheets in that order."""
@@ -519,6 +526,10 @@ def test_detail_written_while_reading_holds_the_same_rows(merged, tmp_path, layo
             assert streamed[name][0] == at_end[name][0] and sorted(streamed[name][1:], key=str) == sorted(at_end[name][1:], key=str)
             codes = [row[0] for row in streamed[name][1:]]
             assert "XQ002" in codes and set(codes[codes.index("XQ002"):]) == {"XQ002"}, name
+        elif name == "提交情况":  # the same but for the line naming each run
+            runs = [r for r in (streamed[name][-1], at_end[name][-1])]
+            assert all(str(r[0]).startswith("汇总批次：") for r in runs) and runs[0] != runs[1]
+            assert streamed[name][:-1] == at_end[name][:-1]
         else:
             assert streamed[name] == at_end[name], name
 
@@ -542,7 +553,7 @@ def test_a_streamed_file_found_superseded_means_writing_again(tmp_path, monkeypa
     finally:
         result.spill.close()
     rewritten, at_end = _sheet_rows(tmp_path / "d.xlsx"), _sheet_rows(tmp_path / "at_end.xlsx")
-    assert rewritten == at_end  # the same workbook, rows in input order
+    assert _but_the_run(rewritten) == _but_the_run(at_end)  # the same workbook, rows in input order
     assert all("初稿" not in str(row[-2]) for t in layout.tables for row in rewritten[t.name["zh"]][1:])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["at_end.xlsx", "d.xlsx"]  # no temporary file left
 
@@ -592,4 +603,4 @@ def test_very_many_inputs_write_the_detail_at_the_end(tmp_path, monkeypatch):
         write_district(result, str(tmp_path / "at_end.xlsx"))
     finally:
         result.spill.close()
-    assert _sheet_rows(tmp_path / "d.xlsx") == _sheet_rows(tmp_path / "at_end.xlsx")
+    assert _but_the_run(_sheet_rows(tmp_path / "d.xlsx")) == _but_the_run(_sheet_rows(tmp_path / "at_end.xlsx"))

@@ -5,9 +5,15 @@ Text from a school that a spreadsheet would take for a formula is written with a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,3 +189,61 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
     _write_csv(out / "submissions.csv", SUBMISSION_COLUMNS, ([s[c] for c in SUBMISSION_COLUMNS] for s in subs))
     written += [out / "problems.csv", out / "submissions.csv"]
     return written
+
+
+MANIFEST = "manifest.json"
+
+
+def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False,
+                 workbook: Path | None = None) -> list[Path]:
+    """Write the export so that a folder is never a mix of two runs without saying so (§9).
+
+    Every file is first written into a temporary folder beside ``folder``; then the old ``manifest.json``
+    is removed, the files are moved in one by one (each move atomic), and the new manifest — naming the
+    run, and each file with its size and SHA-256 — goes in last. A folder whose manifest is missing, or
+    whose files differ from it, is not one run's export. Files of an earlier export that this run does
+    not write (a Parquet file, say) are removed; anything else in the folder is left alone.
+    """
+    from . import __version__
+
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _output_error(out, exc) from exc
+    tmp = Path(tempfile.mkdtemp(prefix=f".~sheetplan-{os.getpid()}-", suffix=".tmp", dir=out.parent))
+    try:
+        written = export_csv(result, tmp, lang, parquet)
+        files = []
+        for p in written:
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            files.append({"name": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()})
+        manifest = {"run": result.run_id, "generator": f"sheetplan {__version__}", "layout": result.layout.id,
+                    "layout_version": result.layout.version, "inputs": len(result.files),
+                    "workbook": workbook.name if workbook is not None else None, "files": files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        with contextlib.suppress(FileNotFoundError):
+            (out / MANIFEST).unlink()
+        ours = {f"{t.key}{ext}" for t in result.layout.tables for ext in (".csv", ".parquet")} | {
+            "problems.csv", "submissions.csv"}
+        for name in ours - {p.name for p in written}:
+            with contextlib.suppress(FileNotFoundError):
+                (out / name).unlink()
+        for p in written:
+            os.replace(p, out / p.name)
+        os.replace(tmp / MANIFEST, out / MANIFEST)
+    except OSError as exc:
+        raise _output_error(out, exc) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / p.name for p in written] + [out / MANIFEST]
+
+
+def _output_error(path: Path, exc: OSError) -> Exception:
+    from .errors import SheetplanError
+
+    err = SheetplanError(f"无法写入导出文件夹 {path}：{exc.strerror or exc}。", f"Cannot write the export folder {path}: {exc.strerror or exc}.")
+    return err

@@ -15,20 +15,25 @@ import json
 import operator
 import os
 import pickle
+import secrets
 import shutil
 import signal
+import stat
 import tempfile
+import threading
 import time
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import IntegrityError, UsageError
 from .fieldtypes import show
+from .files import display_path
+from .inputs import not_a_file
 from .layout import Layout
 from .problems import Problem, problem
 from .roster import RosterEntry, read_roster
@@ -36,7 +41,8 @@ from .sniff import is_ignored_name
 from .workers import collect_garbage_rarely, exit_with_parent, yield_to_parent
 
 STATUS = {"submitted": ("已提交", "submitted"), "missing": ("未提交", "not submitted"),
-          "unreadable": ("无法读取", "unreadable"), "superseded": ("已被替代", "superseded")}
+          "unreadable": ("无法读取", "unreadable"), "superseded": ("已被替代", "superseded"),
+          "not_school": ("区级汇总表，未汇总", "district workbook, not merged")}
 FILE_TIMEOUT = 120  # seconds one file may take before it is given up (a pathological file cannot hang a merge)
 
 
@@ -56,7 +62,8 @@ class FileResult:
     org_name: str | None = None
     year: int | None = None
     prepared_on: str | None = None
-    opening_balance: float | None = None
+    info: dict[str, float | None] = field(default_factory=dict)  # 基本信息 figures that 汇总 shows (info columns)
+    index: int = -1  # the input's position: how the program knows it (source_file is for people)
     # accepted rows as merged: org_code, org_name, field values…, source_file, source_row
     rows: dict[str, list[tuple]] = field(default_factory=dict)
     packed: dict[str, bytes] = field(default_factory=dict)  # the same rows pickled by the worker (see pack)
@@ -98,27 +105,76 @@ class Wanted:
     rows: frozenset[str] | None = None  # tables whose rows come back (None: every table); others only count them
 
 
-def find_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
-    """Every file to read, with its ``source_file`` name (relative to the folder it was found in)."""
-    out: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
-    for item in inputs:
-        p = Path(item)
+def find_inputs(inputs: Iterable[str | Path], skip: Iterable[str | Path] = ()) -> list[tuple[Path, str]]:
+    """Every entry to read, in input order, with its ``source_file`` name (§6).
+
+    ``source_file`` is the path relative to the nearest folder that holds every input, so two folders
+    ``a/`` and ``b/`` with the same file name give ``a/报送.xlsx`` and ``b/报送.xlsx``; a name that is not
+    valid UTF-8 is shown with its bytes escaped. It is for people: inside the program an input is known by
+    its position in this list. Entries that are not regular files (pipes, devices, broken links, folders
+    that cannot be opened) are listed too, so that reading reports them (nothing is skipped silently);
+    hidden and temporary files are not. Paths in ``skip`` (the merge's own outputs) are left out.
+    """
+    items = [Path(i) for i in inputs]
+    for p in items:
+        if not os.path.lexists(p):
+            raise UsageError(f"找不到输入：{display_path(p)}", f"Input not found: {display_path(p)}")
+    skipped = {os.path.realpath(s) for s in skip}
+    seen: set[str] = set()
+    found: list[Path] = []
+
+    def add(f: Path) -> None:
+        real = os.path.realpath(f)
+        if real in seen or real in skipped or any(real.startswith(s + os.sep) for s in skipped):
+            return
+        seen.add(real)
+        found.append(f)
+
+    for p in items:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if any(is_ignored_name(part) for part in rel.parts) or not f.is_file():
-                    continue
-                if f.resolve() not in seen:
-                    seen.add(f.resolve())
-                    out.append((f, rel.as_posix()))
-        elif p.exists():
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
-                out.append((p, p.name))
+            for f in _walk(p):
+                add(f)
         else:
-            raise UsageError(f"找不到输入：{p}", f"Input not found: {p}")
+            add(p)
+    bases = [os.path.abspath(p if p.is_dir() else p.parent) for p in items]
+    try:
+        root = os.path.commonpath(bases)
+    except ValueError:  # different drives (Windows): absolute names are unique too
+        root = ""
+    names: set[str] = set()
+    out: list[tuple[Path, str]] = []
+    for f in found:
+        name = display_path(os.path.relpath(os.path.abspath(f), root) if root else os.path.abspath(f)).replace(os.sep, "/")
+        unique, n = name, 1
+        while unique in names:  # only escaped names could collide; still, two inputs never share a name
+            n += 1
+            unique = f"{name} ({n})"
+        names.add(unique)
+        out.append((f, unique))
     return out
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Everything below ``folder`` in name order, hidden and temporary names left out; a sub-folder that
+    cannot be opened is yielded itself (reading then reports it)."""
+    unreadable: list[Path] = []
+
+    def failed(exc: OSError) -> None:
+        if exc.filename is not None:
+            unreadable.append(Path(os.fsdecode(exc.filename)))
+
+    entries: list[Path] = []
+    for here, dirs, files in os.walk(folder, onerror=failed):
+        dirs[:] = sorted(d for d in dirs if not is_ignored_name(d))
+        base = Path(here)
+        for name in files:
+            if not is_ignored_name(name):
+                entries.append(base / name)
+        # os.walk lists a link to a folder among the folders and does not follow it: read it as an entry
+        # (a link to a folder is reported, not followed, so a loop of links cannot hang a merge).
+        entries.extend(base / d for d in dirs if os.path.islink(base / d))
+    entries.extend(unreadable)
+    return iter(sorted(entries))
 
 
 # ----------------------------------------------------------------------------- map
@@ -132,8 +188,12 @@ _DEVNULL: Any = None
 HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker stuck outside Python is ended
 
 
+_IN_WORKER = False  # set in the merge's own worker processes, whose signals are ours to use
+
+
 def _init(layout: Layout, markers: Path | None = None, wanted: Wanted = _WANTED) -> None:
-    global _LAYOUT, _MARKERS, _WANTED, _DEVNULL
+    global _LAYOUT, _MARKERS, _WANTED, _DEVNULL, _IN_WORKER
+    _IN_WORKER = True
     exit_with_parent()
     yield_to_parent()
     collect_garbage_rarely()
@@ -184,8 +244,19 @@ def _mark(fd: int, index: int) -> None:
         os.write(fd, data)
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm inside whatever the reader is doing: a BaseException, so that no ``except
+    Exception`` on the way (the reader's guard against damaged files) can take it for a damaged file."""
+
+
+def _may_use_alarm() -> bool:
+    """Whether this process's alarm may time a file: always in our own workers; in the caller's process only
+    from its main thread (signals work nowhere else) and when the host program has no alarm of its own."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        return False
+    if _IN_WORKER:
+        return True
+    return signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN) and signal.getitimer(signal.ITIMER_REAL)[0] == 0
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -198,19 +269,29 @@ def _timeout_problem(source: str, timeout: int) -> Problem:
 
 
 def _file_facts(res: FileResult) -> bool:
-    """Size, time and SHA-256 of the file for 提交情况; False (with the problem) when it cannot be opened."""
-    try:
-        st = os.stat(res.path)
-        res.size = st.st_size
-        res.modified = dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
-        h = hashlib.sha256()
-        with open(res.path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        res.sha256 = h.hexdigest()
-    except OSError as exc:
-        res.problems.append(problem("unreadable_file", f"文件 {res.source_file} 无法打开：{exc.strerror}。",
-                                    f"The file {res.source_file} cannot be opened: {exc.strerror}.", file=res.source_file))
+    """Size, time and SHA-256 of the file for 提交情况; False (with the problem) when it is not a regular
+    file or cannot be opened. Never waits on a pipe: it is looked at before it is opened, and opened
+    without blocking."""
+    bad = not_a_file(res.path, res.source_file)
+    if bad is None:
+        try:
+            fd = os.open(res.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            with open(fd, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode):  # swapped for something else since it was looked at
+                    bad = not_a_file(res.path, res.source_file)
+                else:
+                    res.size = st.st_size
+                    res.modified = dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
+                    h = hashlib.sha256()
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                    res.sha256 = h.hexdigest()
+        except OSError as exc:
+            bad = problem("unreadable_file", f"文件 {res.source_file} 无法打开：{exc.strerror}。",
+                          f"The file {res.source_file} cannot be opened: {exc.strerror}.", file=res.source_file)
+    if bad is not None:
+        res.problems.append(bad)
         res.status = "unreadable"
         return False
     return True
@@ -232,7 +313,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     res = FileResult(path, source)
     if not _file_facts(res):
         return res
-    use_alarm = timeout > 0 and hasattr(signal, "SIGALRM")
+    use_alarm = timeout > 0 and _may_use_alarm()
     old = signal.signal(signal.SIGALRM, _alarm) if use_alarm else None
     try:
         if use_alarm:
@@ -254,6 +335,12 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     res.seconds = time.perf_counter() - start
     if not data.readable:
         res.status = "unreadable"
+        if data.identity.get("district"):  # a roll-up (perhaps this merge's own earlier one), not a school's file
+            res.status = "not_school"
+            res.problems = [problem(
+                "district_workbook", f"{source} 是区级汇总工作簿（{data.identity.get('run', '')}），不是学校的报送文件，未汇总。",
+                f"{source} is a district roll-up workbook ({data.identity.get('run', '')}), not a school's file; "
+                "it was not merged.", file=source)]
         return res
     res.readable = True
     res.layout = lay.id
@@ -263,8 +350,8 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     res.year = data.year
     prepared = data.info.get("prepared_on")
     res.prepared_on = prepared.isoformat() if isinstance(prepared, dt.date) else None
-    ob = data.info.get("opening_balance")
-    res.opening_balance = float(ob) if isinstance(ob, (int, float)) else None
+    res.info = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+                for k, v in data.info.items() if k in _info_keys(lay)}
     code, name = res.org_code, res.org_name
     for key, table in data.tables.items():
         sheet = lay.sheet(key)
@@ -293,7 +380,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
 
 
 class BlobStore:
-    """Pieces of one table (one per source file), spilled to a temporary file as files are read.
+    """Pieces of one table (one per input file, known by its position), spilled to a temporary file as files are read.
 
     Memory then grows with the files' metadata and problems, not with their
     rows. Pieces are kept per source file, so that a file found superseded only
@@ -303,14 +390,14 @@ class BlobStore:
     def __init__(self, folder: str, suffix: str) -> None:
         self._fh = tempfile.NamedTemporaryFile(prefix="rows-", suffix=suffix, dir=folder, delete=False)  # noqa: SIM115
         self.path = self._fh.name
-        self._pieces: list[tuple[str, int, int]] = []  # source file, rows, bytes
-        self._accepted: set[str] | None = None
+        self._pieces: list[tuple[int, int, int]] = []  # input position, rows, bytes
+        self._accepted: set[int] | None = None
 
-    def add(self, source: str, blob: bytes, rows: int) -> None:
+    def add(self, index: int, blob: bytes, rows: int) -> None:
         self._fh.write(blob)
-        self._pieces.append((source, rows, len(blob)))
+        self._pieces.append((index, rows, len(blob)))
 
-    def seal(self, accepted: set[str]) -> None:
+    def seal(self, accepted: set[int]) -> None:
         """No more pieces; from now on only those of ``accepted`` files are seen."""
         if not self._fh.closed:
             self._fh.close()
@@ -331,8 +418,8 @@ class BlobStore:
                     fh.seek(size, os.SEEK_CUR)
 
 
-    def blobs_of(self, sources: set[str]) -> Iterator[bytes]:
-        """The accepted pieces of ``sources`` only, in the order they were added."""
+    def blobs_of(self, sources: set[int]) -> Iterator[bytes]:
+        """The accepted pieces of the inputs at positions ``sources`` only, in the order they were added."""
         if not self._fh.closed:
             self._fh.flush()
         with open(self.path, "rb") as fh:
@@ -354,8 +441,8 @@ class RowStore(BlobStore):
         super().__init__(folder, ".pickle")
         self.kept = kept
 
-    def add_rows(self, source: str, rows: list[tuple]) -> None:
-        self.add(source, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL) if self.kept else b"", len(rows))
+    def add_rows(self, index: int, rows: list[tuple]) -> None:
+        self.add(index, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL) if self.kept else b"", len(rows))
 
     def blobs(self) -> Iterator[bytes]:
         if not self.kept:
@@ -366,8 +453,8 @@ class RowStore(BlobStore):
         for blob in self.blobs():
             yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
 
-    def rows_of(self, sources: set[str]) -> Iterator[tuple]:
-        """The accepted rows of ``sources`` only, in input order."""
+    def rows_of(self, sources: set[int]) -> Iterator[tuple]:
+        """The accepted rows of the inputs at positions ``sources`` only, in input order."""
         if not self.kept:
             raise RuntimeError("the rows of this table were counted, not kept")
         for blob in self.blobs_of(sources):
@@ -399,8 +486,8 @@ class Spill:
         """Remove the temporary files now (also done when the object is collected)."""
         self._cleanup()
 
-    def seal(self, accepted: set[str]) -> None:
-        """Every file is in; only the rows of ``accepted`` files count from now on."""
+    def seal(self, accepted: set[int]) -> None:
+        """Every file is in; only the rows of the ``accepted`` positions count from now on."""
         for store in [*self.stores.values(), *(self.csv or {}).values()]:
             store.seal(accepted)
 
@@ -408,14 +495,14 @@ class Spill:
         """Move a file's accepted rows (and their CSV lines) into the stores."""
         for key, n in r.n_rows.items():
             if key in r.packed:
-                self.stores[key].add(r.source_file, r.packed[key] if self.stores[key].kept else b"", n)
+                self.stores[key].add(r.index, r.packed[key] if self.stores[key].kept else b"", n)
             elif key in r.rows:
-                self.stores[key].add_rows(r.source_file, r.rows[key])
+                self.stores[key].add_rows(r.index, r.rows[key])
             else:  # counted, not kept
-                self.stores[key].add(r.source_file, b"", n)
+                self.stores[key].add(r.index, b"", n)
         if self.csv is not None:
             for key, lines in r.csv.items():
-                self.csv[key].add(r.source_file, lines, r.n_rows[key])
+                self.csv[key].add(r.index, lines, r.n_rows[key])
         r.rows, r.packed, r.csv = {}, {}, {}
 
 
@@ -437,6 +524,7 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
     results: list[FileResult] = []
 
     def collect(r: FileResult) -> None:
+        r.index = len(results)  # results arrive in input order: the position is the input's identity
         if on_result is not None:
             on_result(r)
         if spill is not None:
@@ -547,7 +635,7 @@ class School:
     status: str  # a key of STATUS
     on_roster: bool
     source_file: str | None = None
-    opening_balance: float | None = None
+    input: int | None = None  # position of that file among the inputs
     errors: int = 0
     warnings: int = 0
 
@@ -561,9 +649,12 @@ class MergeResult:
     schools: list[School]
     rows: dict[str, RowStore]  # table → accepted rows: org_code, org_name, field values…, source_file, source_row
     problems: list[Problem]
-    raw_rows: dict[tuple[str, str, int], dict[str, Any]]  # (source_file, table, row) → raw row of a rejected row
+    raw_rows: dict[tuple[int, str, int], dict[str, Any]]  # (input position, table, row) → raw row of a rejected row
     counts: dict[str, dict[str, int]]  # table → read / merged / rejected
     spill: Spill | None = field(default=None, repr=False)
+    # Marks the district workbook and the export of one run, so that a workbook and an export folder left by
+    # different runs (a run killed half-way, two runs at once) can be told apart: the time and a random part.
+    run_id: str = field(default_factory=lambda: f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}")
 
     # -- pandas views for analysts
     def table(self, key: str) -> Any:
@@ -589,11 +680,11 @@ class MergeResult:
 
         ``raw`` is the rejected row as JSON, keyed by field key (or by header label with ``labels``).
         """
-        orgs = {f.source_file: (f.org_code, f.org_name) for f in self.files}
         out = []
         for p in self.problems:
-            code, name = orgs.get(p.file or "", (None, None))
-            raw = self.raw_rows.get((p.file or "", p.table or "", p.row or -1))
+            f = self.files[p.input] if p.input is not None else None
+            code, name = (f.org_code, f.org_name) if f is not None else (None, None)
+            raw = self.raw_rows.get((p.input if p.input is not None else -1, p.table or "", p.row or -1))
             if raw and labels:
                 sheet = self.layout.sheet(p.table)  # type: ignore[arg-type]
                 raw = {sheet.field(k).label[lang]: v for k, v in raw.items()}
@@ -636,29 +727,41 @@ class MergeResult:
 
 def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry] | None = None,
             spill: Spill | None = None) -> MergeResult:
-    """The reduce step: supersession, roster, cross-school rules, row accounting."""
+    """The reduce step: supersession, roster, cross-school rules, row accounting.
+
+    Raises :class:`IntegrityError` when the accounting does not add up (read = merged + rejected per table),
+    before anything is written.
+    """
     if spill is None:
+        for i, r in enumerate(results):
+            r.index = i
         spill = Spill(layout)
         for r in results:
             spill.take(r)
+    if [r.index for r in results] != list(range(len(results))):
+        raise IntegrityError("输入文件的编号与读取顺序不一致。", "The inputs' positions do not match the reading order.")
     by_code: dict[str, list[FileResult]] = defaultdict(list)
     for r in results:
         if r.readable and r.org_code:
             by_code[r.org_code].append(r)
     for files in by_code.values():
-        files.sort(key=lambda f: (f.prepared_on or "", f.modified, f.source_file), reverse=True)
+        # The year first: a file of an earlier year never replaces the school's file of a later one, whatever
+        # its 填报日期. Then the later 填报日期, the later modification, the later input.
+        files.sort(key=lambda f: (f.year or 0, f.prepared_on or "", f.modified, f.index), reverse=True)
         for older in files[1:]:
             older.status = "superseded"
-            older.problems.append(problem(
+            # What was found in a replaced file is not the district's concern: only the replacement is listed.
+            older.problems = [problem(
                 "superseded", f"{older.org_name or ''}（{older.org_code}）另有更新的文件 {files[0].source_file}，本文件已被替代。",
                 f"{older.org_name or ''} ({older.org_code}) has a newer file {files[0].source_file}; this one is superseded.",
-                file=older.source_file))
+                file=older.source_file)]
     for r in results:
         if r.readable and not r.org_code:
             r.status = "unreadable"
             r.problems.append(problem("unreadable_file", f"文件 {r.source_file} 中没有单位代码，无法归入学校。",
                                       f"The file {r.source_file} has no organisation code; it cannot be attributed.", file=r.source_file))
     accepted = [r for r in results if r.status == "submitted"]
+    _flag_other_years(accepted)
     roster_codes = {e.code: e for e in roster or []}
     schools: dict[str, School] = {}
     for e in roster or []:
@@ -670,33 +773,80 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
             if roster is not None:
                 r.problems.append(problem("not_on_roster", f"{r.org_name}（{r.org_code}）不在名册中，已一并汇总。",
                                           f"{r.org_name} ({r.org_code}) is not on the roster; it is included.", file=r.source_file))
-        s.status, s.source_file, s.opening_balance = "submitted", r.source_file, r.opening_balance
+        s.status, s.source_file, s.input = "submitted", r.source_file, r.index
     for r in results:
         if r.status != "unreadable":
             continue
         guess = next((c for c in roster_codes if r.source_file.rsplit("/", 1)[-1].startswith(c + "_")), None)
         if guess and schools[guess].status == "missing":
-            schools[guess].status, schools[guess].source_file = "unreadable", r.source_file
-    spill.seal({r.source_file for r in accepted})
+            schools[guess].status, schools[guess].source_file, schools[guess].input = "unreadable", r.source_file, r.index
+    spill.seal({r.index for r in accepted})
     rows = spill.stores
     _apply_merge_rules(accepted, layout, rows)
     counts: dict[str, dict[str, int]] = {}
-    raw_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    raw_rows: dict[tuple[int, str, int], dict[str, Any]] = {}
     for t in layout.tables:
         rejected = sum(len(r.rejected.get(t.key, ())) for r in accepted)
         counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(rows[t.key]), "rejected": rejected}
         for r in accepted:
             for row_no, raw in r.rejected.get(t.key, ()):
-                raw_rows[(r.source_file, t.key, row_no)] = raw
+                raw_rows[(r.index, t.key, row_no)] = raw
+    for r in results:
+        for p in r.problems:
+            p.input = r.index
     problems = [p for r in results for p in r.problems]
-    tally: dict[tuple[str | None, str], int] = defaultdict(int)
+    tally: dict[tuple[int | None, str], int] = defaultdict(int)
     for p in problems:
-        tally[(p.file, p.severity)] += 1
+        tally[(p.input, p.severity)] += 1
     for s in schools.values():
-        if s.source_file:
-            s.errors, s.warnings = tally[(s.source_file, "error")], tally[(s.source_file, "warning")]
+        if s.input is not None:
+            s.errors, s.warnings = tally[(s.input, "error")], tally[(s.input, "warning")]
     ordered = [schools[e.code] for e in roster or []] + sorted((s for s in schools.values() if not s.on_roster), key=lambda s: s.code)
-    return MergeResult(layout, results, ordered, rows, problems, raw_rows, counts, spill)
+    result = MergeResult(layout, results, ordered, rows, problems, raw_rows, counts, spill)
+    check_accounting(result)
+    return result
+
+
+def check_accounting(result: MergeResult) -> None:
+    """The invariants a roll-up rests on, checked before anything is written (§9).
+
+    Per table, the rows read from the kept files equal the rows merged plus the rows rejected, where
+    "merged" is what the row store (the source of the detail sheets, the totals and the export) holds; every
+    input has one status; a school's row in 汇总 points at a kept file of that school.
+    """
+    kept = [f for f in result.files if f.status == "submitted"]
+    for t in result.layout.tables:
+        read = sum(f.read_count(t.key) for f in kept)
+        merged = len(result.rows[t.key])
+        rejected = sum(len(f.rejected.get(t.key, ())) for f in kept)
+        if read != merged + rejected or result.counts[t.key] != {"read": read, "merged": merged, "rejected": rejected}:
+            raise IntegrityError(
+                f"行数核对不成立：{t.name['zh']} 读取 {read} 行，汇总 {merged} 行，退回 {rejected} 行。汇总未写出。",
+                f"The row accounting does not hold: {t.name['en']} read {read}, merged {merged}, rejected {rejected}. "
+                "Nothing was written.")
+    if any(f.status not in STATUS for f in result.files):
+        raise IntegrityError("有输入文件没有确定的状态。", "An input has no settled status.")
+    codes = [f.org_code for f in kept]
+    if len(codes) != len(set(codes)):
+        raise IntegrityError("同一学校有多个文件被同时汇总。", "Several files of one school were kept.")
+    by_index = {f.index: f for f in kept}
+    for s in result.schools:
+        if s.status == "submitted" and (s.input not in by_index or by_index[s.input].org_code != s.code):
+            raise IntegrityError(f"汇总中 {s.code} 的来源文件不对。", f"The source file of {s.code} in the summary is wrong.")
+
+
+def _flag_other_years(accepted: list[FileResult]) -> None:
+    """A warning on each kept file whose 年度 differs from that of most files: its figures are another year's."""
+    years = Counter(r.year for r in accepted if r.year)
+    if len(years) < 2:
+        return
+    main = max(years, key=lambda y: (years[y], y))
+    for r in accepted:
+        if r.year and r.year != main:
+            r.problems.append(problem(
+                "other_year", f"{r.org_name or ''}（{r.org_code}）报送的是 {r.year} 年度的工作簿，其他学校是 {main} 年度；已一并汇总，请核对。",
+                f"{r.org_name or ''} ({r.org_code}) sent a workbook of {r.year}; the others are of {main}. It is included; "
+                "please check.", file=r.source_file))
 
 
 def _apply_merge_rules(accepted: list[FileResult], layout: Layout, stores: dict[str, RowStore]) -> None:
@@ -743,6 +893,13 @@ def merge(inputs: Iterable[str | Path], roster: str | Path | None = None, layout
 # ----------------------------------------------------------------------------- figures
 
 
+def _info_keys(layout: Layout) -> frozenset[str]:
+    """基本信息 fields that district columns show."""
+    district = layout.district
+    return frozenset(c.field for c in district.columns if c.kind == "info" and c.field) if district else frozenset()
+
+
+
 def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | None], list[list[float]]]:
     """One school's 汇总 figures and 分项统计 rows, from its accepted rows (computed in the worker)."""
     district = layout.district
@@ -763,7 +920,7 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
                 sel = [r for r in rows if all(r[i] == v for i, v in where)]
             vals[c.key] = float(len(sel)) if c.kind == "count" else float(sum(r[idx[c.field]] or 0 for r in sel))  # type: ignore[index]
         elif c.kind == "info":
-            vals[c.key] = res.opening_balance if c.field == "opening_balance" else None
+            vals[c.key] = res.info.get(c.field)  # type: ignore[arg-type]
         elif c.kind == "ratio":
             vals[c.key] = ratio(vals, c.refs)
         else:
@@ -785,9 +942,8 @@ def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | Non
 
 def school_figures(result: MergeResult) -> dict[str, dict[str, float | None]]:
     """汇总 figures per school code (the formulas' cached values): those of the school's accepted file."""
-    by_file = {f.source_file: f for f in result.files}
-    return {s.code: by_file[s.source_file].figures for s in result.schools
-            if s.status == "submitted" and s.source_file in by_file}
+    return {s.code: result.files[s.input].figures for s in result.schools
+            if s.status == "submitted" and s.input is not None}
 
 
 def ratio(vals: dict[str, float | None], refs: tuple[str, ...]) -> float | None:
@@ -807,13 +963,12 @@ def breakdown_values(result: MergeResult) -> list[dict[str, list[float]]]:
     district = result.layout.district
     if district is None:
         return []
-    by_file = {f.source_file: f for f in result.files}
     out: list[dict[str, list[float]]] = []
     for n, b in enumerate(district.breakdowns):
         items = breakdown_items(result.layout, b.table, b.by)
         block: dict[str, list[float]] = {}
         for s in result.schools:
-            f = by_file.get(s.source_file or "")
+            f = result.files[s.input] if s.input is not None else None
             block[s.code] = list(f.breakdowns[n]) if f is not None and s.status == "submitted" and f.breakdowns else [0.0] * len(items)
         out.append(block)
     return out

@@ -11,7 +11,7 @@ from typing import IO, Any
 from .errors import UsageError
 from .files import atomic_output
 from .layout import Layout
-from .merge import FileResult, MergeResult, RowStore, Spill, combine, find_inputs, read_all
+from .merge import FileResult, MergeResult, Spill, combine, find_inputs, read_all
 from .roster import read_roster
 
 EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
@@ -49,19 +49,19 @@ class DetailStream:
         from .reader import identity_code
         from .writer.district import DistrictStream
 
-        codes = {source: identity_code(path) for path, source in files}
-        counts = Counter(c for c in codes.values() if c)
-        self._alone = {source: c for source, c in codes.items() if c and counts[c] == 1}
+        codes = [identity_code(path) for path, _ in files]  # by input position: names are for people
+        counts = Counter(c for c in codes if c)
+        self._alone = {i: c for i, c in enumerate(codes) if c and counts[c] == 1}
         self.layout = layout
         self.writer = DistrictStream(layout, target, lang)
-        self.streamed: set[str] = set()
+        self.streamed: set[int] = set()  # input positions whose rows are written
         self.failed = False
         self._files, self._seen = len(files), 0
 
     def take(self, r: FileResult) -> None:
         """One file's result as it arrives (in input order): write its rows now if that is safe."""
         self._seen += 1
-        if self.failed or r.status != "submitted" or not r.org_code or self._alone.get(r.source_file) != r.org_code:
+        if self.failed or r.status != "submitted" or not r.org_code or self._alone.get(r.index) != r.org_code:
             return
         tables = {key: r.table_rows(key) for key in r.n_rows}
         if any(self.writer.rows(key) + len(rows) > EXCEL_MAX_DATA_ROWS for key, rows in tables.items()):
@@ -69,7 +69,7 @@ class DetailStream:
             return
         for key, rows in tables.items():
             self.writer.add(key, rows)
-        self.streamed.add(r.source_file)
+        self.streamed.add(r.index)
         # A province's detail cannot fit in a sheet: once the files seen so far say so, stop writing it
         # (rather than write a million rows for nothing).
         if self._seen >= PROJECT_AFTER and any(self.writer.rows(t.key) * self._files > EXCEL_MAX_DATA_ROWS * self._seen
@@ -82,15 +82,13 @@ class DetailStream:
 
     def usable(self, result: MergeResult) -> bool:
         """Whether what was written agrees with the settled merge."""
-        return not self.failed and self.streamed <= {f.source_file for f in result.files if f.status == "submitted"}
+        return not self.failed and self.streamed <= {f.index for f in result.files if f.status == "submitted"}
 
     def finish(self, result: MergeResult) -> None:
         """Add the rows that waited, then everything else, and close the workbook."""
-        waited = {f.source_file for f in result.files if f.status == "submitted"} - self.streamed
+        waited = {f.index for f in result.files if f.status == "submitted"} - self.streamed
         for t in self.layout.tables:
-            store = result.rows[t.key]
-            self.writer.add(t.key, store.rows_of(waited) if isinstance(store, RowStore) else
-                            (row for row in store if row[-2] in waited))
+            self.writer.add(t.key, result.rows[t.key].rows_of(waited))
         self.writer.finish(result)
 
     def abandon(self) -> None:
@@ -106,7 +104,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     With ``target`` (an open file the caller renames into place) the workbook goes there, using the detail
     ``stream`` already wrote when it agrees with the settled merge; otherwise to ``output`` directly.
     """
-    from .export import export_csv
+    from .export import write_export
 
     big = too_big(result)
     detail = not big and not force_no_detail
@@ -122,7 +120,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
             f"{len(result.problems):,} problems exceed Excel's 1,048,576 rows per sheet. Add --export DIR: problems.csv "
             "lists them all.")
     if export_dir is not None:
-        export_csv(result, export_dir, lang, parquet)
+        write_export(result, export_dir, lang, parquet, workbook=output)
     if output is not None:
         from .writer.district import write_district  # xlsxwriter: only when there is a workbook to write
 
@@ -162,7 +160,9 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
     if output is not None and output.suffix.lower() != ".xlsx":
         raise UsageError(f"输出文件须以 .xlsx 结尾：{output}", f"The output must end in .xlsx: {output}")
     entries = read_roster(roster, layout) if roster is not None else None
-    files = find_inputs(inputs)
+    # The merge's own outputs may lie inside an input folder (a district keeps 区汇总.xlsx in the inbox): never
+    # read them as a school's file.
+    files = find_inputs(inputs, skip=[p for p in (output, export_dir) if p is not None])
     if not files:
         raise UsageError("输入中没有找到任何文件。", "No files found in the inputs.")
     # An export alone needs the rows of a table only where a cross-school rule reads them: the CSV lines come

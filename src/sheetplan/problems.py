@@ -77,6 +77,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "district_workbook": ("info", "这是区级汇总工作簿，不是学校的报送文件，未汇总", "a district roll-up workbook, not a school's file; not merged"),
     # merge
     "not_on_roster": ("warning", "不在名册中的学校", "a school not on the roster"),
+    "other_year": ("warning", "年度与其他学校的不同", "a different year from the other schools' files"),
     "superseded": ("info", "同一学校的另一文件更新，此文件已被替代", "a newer file of the same school replaces this one"),
 }
 
@@ -96,6 +97,7 @@ class Problem:
     field: str | None = None
     value: Any = None
     table: str | None = None  # layout sheet key (not shown; used to group and to reject rows)
+    input: int | None = None  # in a merge, the position of the file among the inputs (not shown)
     raw: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
     def message(self, lang: str = "zh") -> str:

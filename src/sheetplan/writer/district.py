@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import xlsxwriter
 
-from ..geometry import a1, col_letter, quote_sheet
+from ..geometry import PROPERTY_PREFIX, a1, col_letter, quote_sheet
 from ..problems import SEVERITY_ORDER
 from .template import display_width
 
@@ -36,7 +36,8 @@ WORDS = {
            "sub_cols": ["来源文件", "SHA-256", "大小(字节)", "修改时间", "版式", "版式版本", "单位代码", "单位名称", "填报日期", "状态"],
            "prob_more": "另有 {n} 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。",
            "prob_cols": ["来源文件", "单位代码", "单位名称", "严重程度", "代码", "工作表", "单元格", "行", "字段", "原值", "说明", "原始行"],
-           "sev": {"error": "错误", "warning": "提醒", "info": "说明"}},
+           "sev": {"error": "错误", "warning": "提醒", "info": "说明"},
+           "run": "汇总批次：{run}（导出文件夹 manifest.json 中的批次号与此相同，即为同一次汇总的结果）"},
     "en": {"code": "Org code", "name": "Organisation", "status": "Status", "errors": "Errors", "warnings": "Warnings",
            "source": "Source file", "row": "Source row", "total": "Total", "summary": "Summary", "submissions": "Submissions",
            "problems": "Problems", "breakdowns": "Breakdowns", "charts": "Charts", "entries": "Entries",
@@ -45,7 +46,8 @@ WORDS = {
            "prob_more": "{n} more problems (the least serious) do not fit in a sheet; problems.csv in the export folder has them all.",
            "prob_cols": ["Source file", "Org code", "Organisation", "Severity", "Code", "Sheet", "Cell", "Row", "Field",
                          "Value", "Message", "Raw row"],
-           "sev": {"error": "error", "warning": "warning", "info": "info"}},
+           "sev": {"error": "error", "warning": "warning", "info": "info"},
+           "run": "Merge run: {run} (an export folder whose manifest.json has the same run is from the same merge)"},
 }
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -102,8 +104,14 @@ class _District:
         from ..merge import STATUS, breakdown_items, breakdown_values, school_figures
 
         if self.detail and any(self.n_rows[k] != len(result.rows.get(k, [])) for k in self.n_rows):
-            raise RuntimeError("detail rows written differ from the merged rows")  # a bug, never the data's fault
+            from ..errors import IntegrityError
+
+            raise IntegrityError("写入明细表的行数与汇总行数不一致，汇总未写出。",
+                                 "The detail rows written differ from the merged rows; nothing was written.")
         self.r = result
+        # The identity of a roll-up: a later merge that finds this workbook among its inputs says what it is.
+        self.wb.set_custom_property(PROPERTY_PREFIX + "district", self.layout.id)
+        self.wb.set_custom_property(PROPERTY_PREFIX + "run", result.run_id)
         self.status = {k: v[0 if self.lang == "zh" else 1] for k, v in STATUS.items()}
         self.figures = school_figures(result)
         self.breakdowns = breakdown_values(result)
@@ -288,6 +296,8 @@ class _District:
                     ws.write_number(i, c, v)
                 else:
                     ws.write_string(i, c, str(v))
+        n = len(self.r.files)
+        ws.write_string(n + 2, 0, self.w["run"].format(run=self.r.run_id))
         for c, width in enumerate([46, 20, 12, 20, 8, 8, 12, 24, 12, 10]):
             ws.set_column(c, c, width)
         ws.autofilter(0, 0, max(1, len(self.r.files)), len(cols) - 1)
