@@ -429,9 +429,8 @@ def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layou
         return real(path, lay, display)
 
     monkeypatch.setattr(sheetplan.check, "check_file", stand_in)
-    monkeypatch.setattr(merge_module, "HARD_LIMIT_GRACE", 1)
     files = [(p, p.name) for p in sorted(folder.rglob("*.xlsx"))]
-    results = merge_module.read_all(files, layout, jobs=2, timeout=1)
+    results = merge_module.read_all(files, layout, jobs=2, timeout=1, grace=1)
     assert [r.source_file for r in results] == [s for _, s in files]  # every file, in input order
     by_name = {r.source_file: r for r in results}
     assert [p.code for p in by_name["崩溃.xlsx"].problems] == ["reader_crashed"]

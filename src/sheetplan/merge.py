@@ -9,9 +9,11 @@ every row: read = merged + rejected, per table.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import operator
 import os
 import pickle
@@ -98,11 +100,17 @@ class FileResult:
 
 
 @dataclass(frozen=True)
-class Wanted:
-    """What the parent wants back from each file besides its facts, figures and problems."""
+class ReadPlan:
+    """How workers read each file, and what they send back besides its facts, figures and problems."""
 
     csv: bool = False  # the accepted rows as export CSV lines
     rows: frozenset[str] | None = None  # tables whose rows come back (None: every table); others only count them
+    # What reads and checks one file: sheetplan.check.check_file unless given. A module-level function, so
+    # that workers of every start method (fork, forkserver, spawn) can be handed it.
+    check: Callable[..., Any] | None = None
+    # Seconds past the per-file timeout after which a worker stuck outside Python (where the alarm cannot
+    # reach) is ended by faulthandler's watchdog.
+    grace: int = 15
 
 
 def find_inputs(inputs: Iterable[str | Path], skip: Iterable[str | Path] = ()) -> list[tuple[Path, str]]:
@@ -183,21 +191,20 @@ _LAYOUT: Layout | None = None
 
 
 _MARKERS: Path | None = None
-_WANTED = Wanted()
+_PLAN = ReadPlan()
 _DEVNULL: Any = None
-HARD_LIMIT_GRACE = 15  # seconds past the per-file timeout after which a worker stuck outside Python is ended
 
 
 _IN_WORKER = False  # set in the merge's own worker processes, whose signals are ours to use
 
 
-def _init(layout: Layout, markers: Path | None = None, wanted: Wanted = _WANTED) -> None:
-    global _LAYOUT, _MARKERS, _WANTED, _DEVNULL, _IN_WORKER
+def _init(layout: Layout, markers: Path | None = None, plan: ReadPlan = _PLAN) -> None:
+    global _LAYOUT, _MARKERS, _PLAN, _DEVNULL, _IN_WORKER
     _IN_WORKER = True
     exit_with_parent()
     yield_to_parent()
     collect_garbage_rarely()
-    _LAYOUT, _MARKERS, _WANTED = layout, markers, wanted
+    _LAYOUT, _MARKERS, _PLAN = layout, markers, plan
     _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
@@ -219,10 +226,10 @@ def _read_chunk(chunk: list[tuple[int, tuple[str, str]]], timeout: int) -> list[
             if fd is not None:
                 _mark(fd, index)
             if timeout > 0:
-                faulthandler.dump_traceback_later(timeout + HARD_LIMIT_GRACE, exit=True, file=_DEVNULL)
+                faulthandler.dump_traceback_later(timeout + _PLAN.grace, exit=True, file=_DEVNULL)
             try:
-                res = read_one(task, None, timeout, csv=_WANTED.csv)
-                res.pack(_WANTED.rows)
+                res = read_one(task, None, timeout, csv=_PLAN.csv, check=_PLAN.check)
+                res.pack(_PLAN.rows)
                 out.append((index, res))
             finally:
                 if timeout > 0:
@@ -298,13 +305,15 @@ def _file_facts(res: FileResult) -> bool:
 
 
 def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int = FILE_TIMEOUT,
-             csv: bool = False) -> FileResult:
+             csv: bool = False, check: Callable[..., Any] | None = None) -> FileResult:
     """Read and check one file into a compact result. Never raises for a bad file.
 
     With ``csv``, the accepted rows are also rendered as the export's CSV lines here, so that
-    this work runs in parallel and the export only has to join the pieces.
+    this work runs in parallel and the export only has to join the pieces. ``timeout`` applies where
+    an alarm may be used (see :func:`_may_use_alarm`); worker processes also have a hard limit.
     """
-    from .check import check_file
+    if check is None:
+        from .check import check_file as check
 
     lay = layout or _LAYOUT
     assert lay is not None
@@ -318,7 +327,7 @@ def read_one(task: tuple[str, str], layout: Layout | None = None, timeout: int =
     try:
         if use_alarm:
             signal.alarm(timeout)
-        data = check_file(path, lay, source)
+        data = check(path, lay, source)
     except _Timeout:
         res.problems.append(_timeout_problem(source, timeout))
         res.status = "unreadable"
@@ -470,7 +479,7 @@ class Spill:
         rules read (an export alone needs no more), count the others."""
         self.folder = tempfile.mkdtemp(prefix="sheetplan-merge-")
         kept = None if rows else frozenset(t.key for t in layout.tables if t.merge_rules)
-        self.wanted = Wanted(csv, kept)
+        self.plan = ReadPlan(csv, kept)
         self.stores = {t.key: RowStore(self.folder, kept is None or t.key in kept) for t in layout.tables}
         self.csv = {t.key: BlobStore(self.folder, ".csv") for t in layout.tables} if csv else None
         every = [*self.stores.values(), *(self.csv or {}).values()]
@@ -508,17 +517,26 @@ class Spill:
 
 def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None = None,
              progress: Callable[[int, int], None] | None = None, spill: Spill | None = None,
-             timeout: int = FILE_TIMEOUT, on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+             timeout: int = FILE_TIMEOUT, on_result: Callable[[FileResult], None] | None = None,
+             check: Callable[..., Any] | None = None, start_method: str | None = None,
+             grace: int | None = None) -> list[FileResult]:
     """Map :func:`read_one` over files, in parallel processes (default: one per core), results in input order.
 
     With ``spill``, each file's rows go to disk as soon as it is read; ``on_result`` sees each result first,
-    in input order, rows included. ``jobs=1`` reads in this process.
+    in input order, rows included. ``jobs=1`` reads in this process. ``check`` replaces the function that
+    reads one file (a module-level function); ``start_method`` chooses how workers start (the platform's
+    default otherwise); ``grace`` is how long past ``timeout`` a worker stuck outside Python is given.
     A file that crashes or hangs its worker process costs only itself: the files that were in hand are read
     again one by one in a process of their own, the rest go on in a new pool, and the file that did it gets
-    a ``reader_crashed`` or ``timeout`` problem.
+    a ``reader_crashed`` or ``timeout`` problem. A pool that breaks without any file in hand and without
+    reading anything (its workers cannot start) is not started again: the rest is read in this process.
     """
     tasks = [(str(p), s) for p, s in files]
-    wanted = spill.wanted if spill is not None else Wanted()
+    plan = spill.plan if spill is not None else ReadPlan()
+    if check is not None:
+        plan = dataclasses.replace(plan, check=check)
+    if grace is not None:
+        plan = dataclasses.replace(plan, grace=grace)
     in_process = jobs == 1
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[FileResult] = []
@@ -533,10 +551,10 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
         if progress:
             progress(len(results), len(tasks))
 
-    if in_process or not tasks:
-        for t in tasks:
-            collect(read_one(t, layout, timeout, csv=wanted.csv))
-        return results
+    def in_this_process(indexes: Iterable[int]) -> None:
+        for i in indexes:
+            place(i, read_one(tasks[i], layout, timeout, csv=plan.csv, check=plan.check))
+
     pending: dict[int, FileResult] = {}  # results that arrived before an earlier file's
     emitted = 0
 
@@ -550,36 +568,57 @@ def read_all(files: Sequence[tuple[Path, str]], layout: Layout, jobs: int | None
     def done(index: int) -> bool:
         return index < emitted or index in pending
 
+    if in_process or not tasks:
+        in_this_process(range(len(tasks)))
+        return results
+    context = multiprocessing.get_context(start_method) if start_method else None
     with tempfile.TemporaryDirectory(prefix="sheetplan-workers-") as marks:
         markers = Path(marks)
         todo = list(range(len(tasks)))
         while todo:
-            if not _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place, wanted):
+            before = len(todo)
+            broke = _run_pool([(i, tasks[i]) for i in todo], layout, jobs, timeout, markers, place, plan, context)
+            if not broke:
                 break
-            for index in sorted(_in_hand(markers)):
-                if not done(index):
-                    place(index, _read_isolated(tasks[index], layout, timeout, wanted))
+            in_hand = sorted(i for i in _in_hand(markers) if not done(i))
+            for index in in_hand:
+                place(index, _read_isolated(tasks[index], layout, timeout, plan, context))
             todo = [i for i in todo if not done(i)]
+            if todo and len(todo) == before:
+                # Nothing read and no file to blame: the workers themselves cannot run. Going round again would
+                # only start pool after pool; this process reads the rest.
+                in_this_process(todo)
+                todo = []
     return results
 
 
 def _run_pool(work: list[tuple[int, tuple[str, str]]], layout: Layout, jobs: int, timeout: int, markers: Path,
-              place: Callable[[int, FileResult], None], wanted: Wanted = _WANTED) -> bool:
+              place: Callable[[int, FileResult], None], plan: ReadPlan = _PLAN, context: Any = None) -> bool:
     """Run ``work`` in a pool; True when the pool broke (a worker died) before all of it was done."""
     from concurrent.futures.process import BrokenProcessPool
 
     # Small chunks: the last ones decide how long a worker waits for the other at the end.
     size = max(1, min(8, len(work) // (jobs * 4) or 1))
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_init, initargs=(layout, markers, wanted)) as pool:
-        futures = [pool.submit(_read_chunk, c, timeout) for c in chunks]
-        broken = False
-        for fut in futures:
-            try:
-                for index, r in fut.result():
-                    place(index, r)
-            except BrokenProcessPool:
-                broken = True
+    broken = False
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_init,
+                                 initargs=(layout, markers, plan)) as pool:
+            futures = []
+            for c in chunks:
+                try:
+                    futures.append(pool.submit(_read_chunk, c, timeout))
+                except BrokenProcessPool:  # a worker died while the work was still being handed out
+                    broken = True
+                    break
+            for fut in futures:
+                try:
+                    for index, r in fut.result():
+                        place(index, r)
+                except BrokenProcessPool:
+                    broken = True
+    except BrokenProcessPool:  # raised again while shutting the broken pool down
+        broken = True
     return broken
 
 
@@ -595,14 +634,15 @@ def _in_hand(markers: Path) -> set[int]:
     return found
 
 
-def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int, wanted: Wanted = _WANTED) -> FileResult:
+def _read_isolated(task: tuple[str, str], layout: Layout, timeout: int, plan: ReadPlan = _PLAN,
+                   context: Any = None) -> FileResult:
     """Read one file in a process of its own; if that process dies too, the file is the one that did it."""
     from concurrent.futures.process import BrokenProcessPool
 
     path, source = task
     start = time.perf_counter()
     try:
-        with ProcessPoolExecutor(max_workers=1, initializer=_init, initargs=(layout, None, wanted)) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init, initargs=(layout, None, plan)) as pool:
             ((_, r),) = pool.submit(_read_chunk, [(0, task)], timeout).result()
             return r
     except BrokenProcessPool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +21,13 @@ PROJECT_AFTER = 50  # files read before their rows are taken to say how large th
 # Above this many inputs the detail is not written while reading: looking at every identity first would cost
 # seconds, and so many schools' detail does not fit in a sheet anyway (150 ledger rows each fill one at 7,000).
 STREAM_MAX_FILES = 10_000
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def too_big(result: MergeResult) -> list[str]:
@@ -49,7 +58,8 @@ class DetailStream:
         from .reader import identity_code
         from .writer.district import DistrictStream
 
-        codes = [identity_code(path) for path, _ in files]  # by input position: names are for people
+        # By input position: names are for people. Only regular files are opened (a pipe would block).
+        codes = [identity_code(path) if _regular(path) else None for path, _ in files]
         counts = Counter(c for c in codes if c)
         self._alone = {i: c for i, c in enumerate(codes) if c and counts[c] == 1}
         self.layout = layout
