@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -91,3 +93,179 @@ def test_not_yaml_and_missing_file(tmp_path):
         load_layout(tmp_path / "nope.yaml")
     with pytest.raises(LayoutError, match="没有名为“county”的内置版式"):
         load_layout("county")
+
+
+# --------------------------------------------------------------------------- district info columns
+
+
+def _with_district_column(column: dict) -> dict:
+    data = _school()
+    data["district"]["columns"].append(column)
+    return data
+
+
+def test_info_columns_accept_number_fields_of_the_info_sheet_and_refuse_the_rest():
+    """Issue point 6: an info column names a number field of 基本信息 (any of them), exposed as column.field."""
+    data = _school()
+    for key in ("members", "staff"):
+        data["district"]["columns"].append({"key": f"info_{key}", "label": {"zh": key, "en": key}, "info": key})
+    loaded = parse_layout(_dump(data), "mine.yaml")
+    info_columns = {c.key: c for c in loaded.district.columns if c.kind == "info"}
+    assert {k: (c.field, c.table) for k, c in info_columns.items()} == {
+        "opening": ("opening_balance", None), "info_members": ("members", None), "info_staff": ("staff", None)}
+    refused = [
+        ("no_such_field", ["district.columns[14].info", "基本信息表没有字段“no_such_field”", "members"]),
+        ("info.members", ["district.columns[14].info", "只写字段键，如 members"]),
+        (["members"], ["district.columns[14].info", "基本信息表没有字段"]),
+        ("chair", ["district.columns[14].info", "“chair”是 text 类型", "opening_balance"]),
+    ]
+    for value, words in refused:
+        with pytest.raises(LayoutError) as exc:
+            parse_layout(_dump(_with_district_column({"key": "x", "label": {"zh": "x", "en": "x"}, "info": value})), "mine.yaml")
+        for w in words:
+            assert w in exc.value.text("zh"), (value, exc.value.text("zh"))
+
+
+# --------------------------------------------------------------------------- rule kinds in their list
+
+
+def test_a_rule_across_schools_under_rules_is_refused_by_layout_check(tmp_path):
+    """Issue point 11: unique_across under a sheet's rules crashed check; `layout check` now refuses it."""
+    from click.testing import CliRunner
+
+    from sheetplan.cli import cli
+
+    data = _school()
+    data["sheets"][5]["rules"].append({"kind": "unique_across", "code": "duplicate", "fields": ["name"]})
+    path = tmp_path / "mine.yaml"
+    path.write_text(_dump(data), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["layout", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "sheets[5].rules[6].kind" in result.output and "须写在 merge_rules 下" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["unique", "cap_sum", "compare", "cap_count"])
+def test_a_per_file_rule_under_merge_rules_is_refused(kind):
+    """Issue point 11: a per-file rule kind under merge_rules crashed merge; it is refused, naming `rules`."""
+    data = _school()
+    data["sheets"][5]["merge_rules"].append({"kind": kind, "fields": ["name"]})
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(_dump(data), "mine.yaml")
+    zh, en = exc.value.text("zh"), exc.value.text("en")
+    assert "sheets[5].merge_rules[1].kind" in zh and f"规则“{kind}”检查的是单个文件，须写在 rules 下" in zh
+    assert "it belongs under rules" in en
+
+
+def test_cross_sum_under_rules_points_at_cross_checks():
+    """Issue point 11: a layout-level rule kind under a sheet's rules says where it belongs."""
+    data = _school()
+    data["sheets"][4]["rules"].append(data["cross_checks"][0])
+    with pytest.raises(LayoutError, match="sheets\\[4\\].rules\\[5\\].kind.*cross_checks"):
+        parse_layout(_dump(data), "mine.yaml")
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ({"kind": "unique_across", "code": "duplicate_across_schools", "fields": ["name", "info.org_name"]},
+     ["merge_rules[1].fields", "本表的字段"]),
+    ({"kind": "unique_across", "code": "duplicate_across_schools", "fields": "name"}, ["merge_rules[1].fields", "字段键的列表"]),
+])
+def test_merge_rules_that_would_crash_merge_are_refused(rule, words):
+    """Issue point 11: merge_rules that merge cannot apply (another sheet's field, a key without brackets)."""
+    data = _school()
+    data["sheets"][5]["merge_rules"].append(rule)
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(_dump(data), "mine.yaml")
+    for w in words:
+        assert w in exc.value.text("zh")
+
+
+def test_merge_rules_on_a_form_are_refused():
+    """Issue point 11: merge only compares table rows, so merge_rules on the info form would never run."""
+    data = _school()
+    data["sheets"][0]["merge_rules"] = [{"kind": "unique_across", "code": "duplicate_across_schools", "fields": ["chair"]}]
+    with pytest.raises(LayoutError, match="sheets\\[0\\].merge_rules.*只用于表格"):
+        parse_layout(_dump(data), "mine.yaml")
+
+
+@pytest.mark.parametrize(("path", "value", "words"), [
+    (["sheets", 4, "rules", 2, "fields"], "voucher", ["sheets[4].rules[2].fields", "字段键的列表"]),
+    (["sheets", 5, "rules", 1, "when"], {"group": "男子组", "gender": "男"}, ["sheets[5].rules[1].when", "一个条件"]),
+    (["sheets", 3, "rules", 0, "by"], ["reason"], ["sheets[3].rules[0].by", "一个字段键"]),
+])
+def test_rule_parameters_of_the_wrong_shape_are_refused_not_crashed_on(path, value, words):
+    """Issue point 11: rule parameters the rules cannot read are refused with their key path (no KeyError)."""
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(_dump(_mutated(path, value)), "mine.yaml")
+    for w in words:
+        assert w in exc.value.text("zh")
+
+
+def test_a_condition_on_an_info_value_is_checked_without_crashing():
+    """Issue point 11: `when: {info.year: 2025}` (a 基本信息 value, which the rules read) raised KeyError in layout check."""
+    layout = parse_layout(_dump(_mutated(["sheets", 1, "rules", 0, "when"], {"info.year": 2025})), "mine.yaml")
+    assert layout.sheet("plan").rules[0].params["when"] == {"info.year": 2025}
+    with pytest.raises(LayoutError, match="sheets\\[1\\].rules\\[0\\].when.*info.no_such"):
+        parse_layout(_dump(_mutated(["sheets", 1, "rules", 0, "when"], {"info.no_such": 1})), "mine.yaml")
+
+
+# --------------------------------------------------------------------------- separators typed into a list
+
+
+@pytest.mark.parametrize(("yaml_list", "item", "sep"), [
+    ("[羽毛球，乒乓球，篮球, 排球]", "羽毛球，乒乓球，篮球", "，"),
+    ("[羽毛球、乒乓球, 篮球]", "羽毛球、乒乓球", "、"),
+    ("[羽毛球；乒乓球, 篮球]", "羽毛球；乒乓球", "；"),
+    ("[羽毛球;乒乓球, 篮球]", "羽毛球;乒乓球", ";"),
+    ("['羽毛球,乒乓球', 篮球]", "羽毛球,乒乓球", ","),
+])
+def test_separators_inside_a_list_item_are_refused(yaml_list, item, sep):
+    """Issue point 11: [羽毛球，乒乓球，篮球, 排球] made one dropdown item of three; the item is named and the fix shown."""
+    text = builtin_source("school")
+    old = "  entry_event: [羽毛球, 乒乓球, 篮球, 排球, 拔河, 跳绳, 趣味运动会, 教学技能比武, 简笔画板书设计, 合唱, 其他]\n"
+    assert old in text
+    text = text.replace(old, f"  entry_event: {yaml_list}\n")
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(text, "mine.yaml")
+    zh, en = exc.value.text("zh"), exc.value.text("en")
+    example = ", ".join(p for p in re.split("[，、；;,]", item))
+    assert f"lists.entry_event[0]：列表项“{item}”含有“{sep}”" in zh and f"如 [{example}]" in zh
+    assert "half-width comma and a space" in en and f"e.g. [{example}]" in en
+
+
+def test_separators_are_refused_in_dependent_lists_and_cross_check_choices():
+    """Issue point 11: the same mistake in a dependent list's children, and in a cross check's `in` choices."""
+    data = _school()
+    data["lists"]["ledger_subcategory"]["children"]["业务支出"] = ["培训费，会议费", "专项业务费"]
+    with pytest.raises(LayoutError, match="lists.ledger_subcategory.children.业务支出\\[0\\].*培训费，会议费"):
+        parse_layout(_dump(data), "mine.yaml")
+    data = _school()
+    data["cross_checks"][0]["right"]["any_of"][0]["in"] = ["职工集体福利支出，送温暖费"]
+    with pytest.raises(LayoutError, match="cross_checks\\[0\\].right.any_of\\[0\\].in.*不在字段 subcategory 的列表中"):
+        parse_layout(_dump(data), "mine.yaml")
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    (["sheets", 4, "rules", 2], ["sheets[4].rules[2].code", "问题代码“unique”不在问题代码表中"]),
+    (["sheets", 5, "merge_rules", 0], ["sheets[5].merge_rules[0].code", "“unique_across”"]),
+    (["cross_checks", 0], ["cross_checks[0].code", "“cross_sum”"]),
+])
+def test_a_rule_without_a_catalogued_problem_code_is_refused(path, words):
+    """Issue point 11: a rule whose code is not a catalogued problem code (the kind, when code is left out)
+    passed layout check and raised KeyError in check or merge the first time it found something."""
+    data = _school()
+    node = data
+    for key in path:
+        node = node[key]
+    del node["code"]
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(_dump(data), "mine.yaml")
+    for w in words:
+        assert w in exc.value.text("zh")
+    data = _school()
+    node = data
+    for key in path:
+        node = node[key]
+    node["code"] = "made_up_code"
+    with pytest.raises(LayoutError, match="made_up_code"):
+        parse_layout(_dump(data), "mine.yaml")

@@ -10,16 +10,18 @@ a message naming the file and the key path.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from .errors import LayoutError
+from .problems import CATALOGUE
 
 FIELD_TYPES = ("text", "code", "int", "money", "date", "month", "list", "phone", "formula")
 SEVERITIES = ("error", "warning", "info")
@@ -72,25 +74,112 @@ RULE_REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
     "cap_distinct": ("group_by", "distinct", "cap"),
     "unique_across": ("fields",),
 }
+# Where each rule kind is applied, hence the list of a sheet it is written under (one entry per kind):
+#   "rules"        each workbook on its own, by `check` and by `merge` for every file (the functions of rules.RULES);
+#   "merge_rules"  across the schools of a merge, by `merge` only (merge._apply_merge_rules).
+# rules.py imports this module, so it cannot be read from rules.RULES here; tests/test_integrity_layout.py
+# keeps this table, rules.RULES and what merge applies in agreement.
+RULES_KEY = "rules"
+MERGE_RULES_KEY = "merge_rules"
+RULE_SCOPE: dict[str, str] = {
+    "compare": RULES_KEY,
+    "required_if": RULES_KEY,
+    "same_month": RULES_KEY,
+    "cap_per_row": RULES_KEY,
+    "cap_sum": RULES_KEY,
+    "repeat_within": RULES_KEY,
+    "exactly_one": RULES_KEY,
+    "direction": RULES_KEY,
+    "unique": RULES_KEY,
+    "not_descending": RULES_KEY,
+    "nonnegative_balance": RULES_KEY,
+    "requires_value": RULES_KEY,
+    "max_when": RULES_KEY,
+    "cap_count": RULES_KEY,
+    "cap_distinct": RULES_KEY,
+    "unique_across": MERGE_RULES_KEY,
+}
+# Rule parameters that hold a list of field keys (the others of RULE_FIELD_PARAMS hold one key, or a mapping
+# for "when"): the rules iterate them, so a single key written without brackets would be read letter by letter.
+RULE_LIST_PARAMS = ("fields", "group_by")
+# Rules that read exactly one condition out of "when".
+RULE_ONE_CONDITION = ("requires_value", "max_when")
 COMPARE_OPS = ("<=", "<", ">=", ">", "==")
+# Separators that, typed inside a YAML flow list ([羽毛球，乒乓球，篮球, 排球]), silently make one item of several.
+# None of them is allowed in a list item, although a real choice could in principle contain one: the 填写说明 and
+# every message show the choices joined by "、" (zh) or ", " (en), so an item holding one of these cannot be told
+# from two items there, and in practice it is nearly always this typing mistake.
+LIST_ITEM_SEPARATORS = "，、；;,"
+# Types of the 基本信息 fields a district 汇总 column may show: a figure per school, summed in the total row.
+DISTRICT_INFO_TYPES = ("int", "money")
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_SEPARATOR_RUN = re.compile(f"\\s*[{LIST_ITEM_SEPARATORS}]\\s*")
+
+
+# --------------------------------------------------------------------------- read-only containers
+#
+# A loaded layout is shared by every caller of load_layout (it is cached), so nothing in it may change.
+# Mappings and lists taken from the YAML are kept as these two classes rather than MappingProxyType and tuples:
+# they stay a dict and a list for the code that tells a list of field keys from a single key with
+# isinstance(value, (list, dict)) and for json.dumps, and they pickle (the layout is sent to worker processes,
+# which on Windows and macOS start by unpickling it; a MappingProxyType cannot be pickled).
+
+
+def _refuse_change(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(f"{type(self).__name__}: a loaded layout is read-only; change a copy (dict(x), list(x)) instead")
+
+
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses every change after it is built."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse_change
+    clear = pop = popitem = setdefault = update = _refuse_change
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduction of a dict subclass refills the new object item by item, which this class refuses.
+        return (type(self), (dict(self),))
+
+
+class ReadOnlyList(list):  # type: ignore[type-arg]
+    """A list that refuses every change after it is built."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse_change
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse_change
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+
+def read_only(value: Any) -> Any:
+    """``value`` with every dict and list in it, at any depth, made read-only."""
+    if isinstance(value, dict):
+        return ReadOnlyDict({k: read_only(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return ReadOnlyList(read_only(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)
 class ListDef:
-    """A list of allowed values; a dependent list also maps parent → children."""
+    """A list of allowed values; a dependent list also maps parent → children.
+
+    ``value_set`` holds the values as a set, for fast membership tests.
+    """
 
     key: str
     values: tuple[str, ...]
     parent: str | None = None
-    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=ReadOnlyDict)
+    value_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @functools.cached_property
-    def value_set(self) -> frozenset[str]:
-        """The values as a set, for fast membership tests."""
-        return frozenset(self.values)
+    def __post_init__(self) -> None:
+        # A field derived from another can only be set here on a frozen dataclass. It is computed once (every
+        # dropdown cell read is looked up in it) and, not being a parameter, can never disagree with ``values``.
+        object.__setattr__(self, "value_set", frozenset(self.values))
 
 
 @dataclass(frozen=True)
@@ -98,7 +187,7 @@ class Field:
     """One input (or formula) column of a table, or one line of a form."""
 
     key: str
-    label: dict[str, str]
+    label: Mapping[str, str]
     type: str
     required: bool = False
     list: str | None = None
@@ -110,12 +199,12 @@ class Field:
     allow_negative: bool = False
     within: str = "year"
     pattern: str | None = None
-    pattern_hint: dict[str, str] | None = None
+    pattern_hint: Mapping[str, str] | None = None
     prefill: str | None = None
     width: float | None = None
     month_end_text: bool = False
     strict: bool = True
-    formula: dict[str, Any] | None = None
+    formula: Mapping[str, Any] | None = None
     aliases: tuple[str, ...] = ()
 
     def text(self, lang: str) -> str:
@@ -131,14 +220,14 @@ class Rule:
     code: str
     severity: str
     sheet: str
-    params: dict[str, Any]
+    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class SummaryColumn:
     """One column of a breakdown table in a summary block."""
 
-    label: dict[str, str]
+    label: Mapping[str, str]
     formula: str
     format: str | None = None
 
@@ -148,27 +237,31 @@ class SummaryItem:
     """A summary line (``formula``) or a breakdown table (``rows`` + ``columns``)."""
 
     key: str
-    label: dict[str, str]
+    label: Mapping[str, str]
     formula: str | None = None
     format: str | None = None
-    rows: dict[str, Any] | None = None
+    rows: Mapping[str, Any] | None = None
     columns: tuple[SummaryColumn, ...] = ()
     total: bool = False
 
 
 @dataclass(frozen=True)
 class Sheet:
-    """A sheet of the workbook: a key/value ``form`` or a ``table`` of rows."""
+    """A sheet of the workbook: a key/value ``form`` or a ``table`` of rows.
+
+    ``formula_keys`` are the keys of its fields that the workbook's own formulas read, on any sheet.
+    """
 
     key: str
     kind: str
-    name: dict[str, str]
-    help: dict[str, str]
+    name: Mapping[str, str]
+    help: Mapping[str, str]
     fields: tuple[Field, ...]
     rules: tuple[Rule, ...] = ()
     merge_rules: tuple[Rule, ...] = ()
     summary: tuple[SummaryItem, ...] = ()
     rows: int = 0
+    formula_keys: frozenset[str] = frozenset()
 
     def field(self, key: str) -> Field:
         """The field named ``key``; KeyError if there is none."""
@@ -197,14 +290,19 @@ class Sheet:
 
 @dataclass(frozen=True)
 class DistrictColumn:
-    """One figure per school on the district 汇总 sheet."""
+    """One figure per school on the district 汇总 sheet.
+
+    ``kind`` is count, sum, info, ratio or arith. ``field`` is, for ``sum``, the key of the summed field of
+    ``table``; for ``info``, the key of the 基本信息 field shown (a number field of the ``info`` form, checked
+    at load; ``table`` is then None); otherwise None.
+    """
 
     key: str
-    label: dict[str, str]
+    label: Mapping[str, str]
     kind: str  # count, sum, info, ratio, arith
     table: str | None = None
     field: str | None = None
-    where: dict[str, Any] = dataclasses.field(default_factory=dict)
+    where: Mapping[str, Any] = dataclasses.field(default_factory=ReadOnlyDict)
     refs: tuple[str, ...] = ()  # ratio: (numerator, denominator, minus); arith: added columns
     minus: tuple[str, ...] = ()  # arith: subtracted columns
     format: str | None = None
@@ -214,7 +312,7 @@ class DistrictColumn:
 class Breakdown:
     """A cross table of 分项统计: schools × the values of one field."""
 
-    label: dict[str, str]
+    label: Mapping[str, str]
     table: str
     by: str
     sum: tuple[str, ...] = ()  # empty: count rows
@@ -224,7 +322,7 @@ class Breakdown:
 class District:
     """What a merge writes: 汇总 columns, 分项统计, entry lists, charts."""
 
-    title: dict[str, str]
+    title: Mapping[str, str]
     columns: tuple[DistrictColumn, ...]
     breakdowns: tuple[Breakdown, ...]
     entry_table: str | None
@@ -239,8 +337,8 @@ class Layout:
 
     id: str
     version: int
-    title: dict[str, str]
-    lists: dict[str, ListDef]
+    title: Mapping[str, str]
+    lists: Mapping[str, ListDef]
     sheets: tuple[Sheet, ...]
     cross_checks: tuple[Rule, ...]
     source: str
@@ -253,27 +351,26 @@ class Layout:
                 return s
         raise KeyError(key)
 
-    def formula_fields(self, sheet_key: str) -> set[str]:
+    def formula_fields(self, sheet_key: str) -> frozenset[str]:
         """Keys of a sheet's fields that the workbook's own formulas read (any sheet's formulas)."""
-        cache = self.__dict__.setdefault("_formula_fields_cache", {})  # frozen, so computed once per layout
-        if sheet_key not in cache:
-            cache[sheet_key] = self._formula_fields(sheet_key)
-        return cache[sheet_key]
-
-    def _formula_fields(self, sheet_key: str) -> set[str]:
-        keys = set(self.sheet(sheet_key).formula_fields())
-        prefix = sheet_key + "."
-        for s in self.sheets:
-            texts = [i.formula or "" for i in s.summary] + [c.formula for i in s.summary for c in i.columns]
-            texts += [str(f.formula) for f in s.fields if f.formula]
-            for t in texts:
-                keys.update(m[len(prefix):] for m in re.findall(r"[a-z_]+\.[a-z_]+", t) if m.startswith(prefix))
-        return keys
+        return self.sheet(sheet_key).formula_keys
 
     @property
     def tables(self) -> tuple[Sheet, ...]:
         """The table sheets, in workbook order."""
         return tuple(s for s in self.sheets if s.kind == "table")
+
+
+def _formula_keys(sheets: list[Sheet], sheet: Sheet) -> frozenset[str]:
+    """Keys of ``sheet``'s fields that the workbook's own formulas read, on its own sheet or any other."""
+    keys = set(sheet.formula_fields())
+    prefix = sheet.key + "."
+    for s in sheets:
+        texts = [i.formula or "" for i in s.summary] + [c.formula for i in s.summary for c in i.columns]
+        texts += [str(f.formula) for f in s.fields if f.formula]
+        for t in texts:
+            keys.update(m[len(prefix):] for m in re.findall(r"[a-z_]+\.[a-z_]+", t) if m.startswith(prefix))
+    return frozenset(keys)
 
 
 # --------------------------------------------------------------------------- loading
@@ -303,31 +400,66 @@ def builtin_source(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-_CACHE: dict[str, Layout] = {}
+@dataclass(frozen=True)
+class _Cached:
+    """A layout loaded from a file, with what the file looked like when it was read."""
+
+    stamp: tuple[int, int]  # (st_mtime_ns, st_size)
+    text: str
+    layout: Layout
+    settled: bool  # the file was already older than RACY_NS when read
+
+
+# A file changed twice within one tick of the file system's clock (a few milliseconds, up to 2 s on FAT and
+# some network shares) can keep its modification time and, when only a figure changes, its size. As long as
+# its last write is this recent the cached text is compared again, as git does for "racily clean" files.
+RACY_NS = 3_000_000_000
+
+# (resolved path, file name) → the layout last loaded from it. Only the newest version of a file is kept.
+_CACHE: dict[tuple[Path, str], _Cached] = {}
 
 
 def load_layout(name_or_path: str | Path = "school") -> Layout:
-    """Load a layout by built-in name or file path, checking it completely."""
+    """Load a layout by built-in name or file path, checking it completely.
+
+    Layouts are cached per file, on its resolved path, modification time and size: loading again after the
+    file changed reads the new version, and the same relative name in two folders gives two layouts. A
+    layout is read-only, so the cached one can be shared.
+    """
     key = str(name_or_path)
-    if key in _CACHE:
-        return _CACHE[key]
     path = Path(key)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise LayoutError(f"找不到版式文件：{key}", f"Layout file not found: {key}")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LayoutError(
-                f"版式文件 {key} 无法读取（须为 UTF-8 文本）：{exc}",
-                f"Layout file {key} cannot be read (must be UTF-8 text): {exc}",
-            ) from exc
-        source = path.name
-    else:
-        text = builtin_source(key)
-        source = f"{key}.yaml"
-    layout = parse_layout(text, source)
-    _CACHE[key] = layout
+        return _load_file(path, path.name, key)
+    builtin = builtin_dir() / f"{key}.yaml"
+    if not builtin.is_file():
+        builtin_source(key)  # raises the message that lists the built-in layouts
+    return _load_file(builtin, f"{key}.yaml", key)
+
+
+def _load_file(path: Path, source: str, shown: str) -> Layout:
+    """The layout in ``path`` (named ``source`` in messages), from the cache while the file is unchanged."""
+    try:
+        resolved = path.resolve()
+        st = resolved.stat()
+    except OSError as exc:
+        raise LayoutError(f"版式文件 {shown} 无法读取：{exc}", f"Layout file {shown} cannot be read: {exc}") from exc
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _CACHE.get((resolved, source))
+    if cached is not None and cached.stamp == stamp and cached.settled:
+        return cached.layout
+    try:
+        text = resolved.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutError(
+            f"版式文件 {shown} 无法读取（须为 UTF-8 文本）：{exc}",
+            f"Layout file {shown} cannot be read (must be UTF-8 text): {exc}",
+        ) from exc
+    # The stamp was taken before reading: if the file changes in between, the next load sees a new stamp.
+    layout = cached.layout if cached is not None and cached.text == text else parse_layout(text, source)
+    settled = time.time_ns() - st.st_mtime_ns > RACY_NS
+    _CACHE[(resolved, source)] = _Cached(stamp, text, layout, settled)
     return layout
 
 
@@ -411,7 +543,7 @@ class _Checker:
         extra = set(m) - set(LANGS)
         if extra:
             raise self.fail(path, f"未知语言 {sorted(extra)}", f"unknown languages {sorted(extra)}")
-        return {lang: m[lang] for lang in LANGS}
+        return ReadOnlyDict({lang: m[lang] for lang in LANGS})
 
     def number(self, value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -459,12 +591,14 @@ class _Checker:
         by_key = {s.key: s for s in sheets}
         for i, s in enumerate(sheets):
             self.check_cross_refs(s, by_key, f"sheets[{i}]")
+        sheets = [dataclasses.replace(s, formula_keys=_formula_keys(sheets, s)) for s in sheets]
+        by_key = {s.key: s for s in sheets}
         cross = tuple(
-            self.cross_check(c, f"cross_checks[{j}]", by_key)
+            self.cross_check(c, f"cross_checks[{j}]", by_key, lists)
             for j, c in enumerate(self.seq(root.get("cross_checks", []), "cross_checks"))
         )
         district = self.district(root["district"], by_key, lists) if "district" in root else None
-        return Layout(layout_id, version, title, lists, tuple(sheets), cross, self.source, district)
+        return Layout(layout_id, version, title, ReadOnlyDict(lists), tuple(sheets), cross, self.source, district)
 
     def district(self, raw: Any, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> District:
         m = self.mapping(raw, "district")
@@ -503,11 +637,9 @@ class _Checker:
                     if wk not in {x.key for x in sheets[t].fields}:
                         raise self.fail(f"{path}.where.{wk}", f"表 {t} 没有字段“{wk}”", f"table {t} has no field '{wk}'")
                     self.value_in_field_list(sheets[t].field(wk), wv, f"{path}.where.{wk}", lists)
-                kw.update(kind=kind, table=t, field=f, where=dict(where))
+                kw.update(kind=kind, table=t, field=f, where=read_only(where))
             elif kind == "info":
-                if cm["info"] not in {x.key for x in sheets["info"].fields}:
-                    raise self.fail(f"{path}.info", f"基本信息没有字段“{cm['info']}”", f"info has no field '{cm['info']}'")
-                kw.update(kind="info", field=cm["info"])
+                kw.update(kind="info", field=self.district_info_field(cm["info"], f"{path}.info", sheets["info"]))
             else:
                 refs = tuple(self.seq(cm[kind], f"{path}.{kind}"))
                 minus = tuple(self.seq(cm.get("subtract", []), f"{path}.subtract"))
@@ -545,6 +677,22 @@ class _Checker:
             if c not in {x.key for x in cols}:
                 raise self.fail("district.charts", f"未知列“{c}”", f"unknown column '{c}'")
         return District(title, tuple(cols), tuple(breakdowns), entry_table, entry_by, entry_fields, charts)
+
+    def district_info_field(self, value: Any, path: str, info: Sheet) -> str:
+        """The key of the 基本信息 field an ``info:`` column of 汇总 shows: a number field of the info form."""
+        numeric = [f.key for f in info.fields if f.type in DISTRICT_INFO_TYPES]
+        choices = ", ".join(numeric)
+        if not isinstance(value, str) or value not in {f.key for f in info.fields}:
+            hint_zh = hint_en = ""
+            if isinstance(value, str) and value.startswith("info."):
+                hint_zh, hint_en = f"（只写字段键，如 {value[5:]}）", f" (write the field key alone, e.g. {value[5:]})"
+            raise self.fail(path, f"基本信息表没有字段“{value}”{hint_zh}；可用：{choices}",
+                            f"the info sheet has no field '{value}'{hint_en}; choose one of: {choices}")
+        fld = info.field(value)
+        if fld.type not in DISTRICT_INFO_TYPES:
+            raise self.fail(path, f"基本信息字段“{value}”是 {fld.type} 类型，汇总列须为数字字段：{choices}",
+                            f"info field '{value}' is of type {fld.type}; a 汇总 column needs a number field: {choices}")
+        return value
 
     def lists(self, raw: dict) -> dict[str, ListDef]:
         plain: dict[str, tuple[str, ...]] = {}
@@ -587,7 +735,7 @@ class _Checker:
             flat: list[str] = []
             for kids in children.values():
                 flat.extend(k for k in kids if k not in flat)
-            out[name] = ListDef(name, tuple(flat), parent, children)
+            out[name] = ListDef(name, tuple(flat), parent, ReadOnlyDict(children))
         return out
 
     def values(self, raw: list, path: str) -> tuple[str, ...]:
@@ -604,6 +752,15 @@ class _Checker:
                 raise self.fail(f"{path}[{i}]", "列表项为空", "empty list item")
             if len(s) > EXCEL_LIST_ITEM_CHARS_MAX:
                 raise self.fail(f"{path}[{i}]", f"列表项超过 {EXCEL_LIST_ITEM_CHARS_MAX} 个字符", f"list item longer than {EXCEL_LIST_ITEM_CHARS_MAX} characters")
+            sep = next((c for c in s if c in LIST_ITEM_SEPARATORS), None)
+            if sep is not None:
+                example = ", ".join(part for part in _SEPARATOR_RUN.split(s) if part)
+                raise self.fail(
+                    f"{path}[{i}]",
+                    f"列表项“{s}”含有“{sep}”，像是几项写成了一项：列表各项之间请用半角逗号加空格分隔，如 [{example}]",
+                    f"list item '{s}' contains '{sep}', as if several items were written as one: separate the items "
+                    f"of a list with a half-width comma and a space, e.g. [{example}]",
+                )
             if s in out:
                 raise self.fail(f"{path}[{i}]", f"列表项“{s}”重复", f"list item '{s}' is duplicated")
             out.append(s)
@@ -648,8 +805,13 @@ class _Checker:
                     raise self.fail(f"{path}.fields[{i}].depends_on", f"“{f.depends_on}”不是本表中作为上级列表的字段", f"'{f.depends_on}' is not a field of this sheet holding the parent list")
             if f.type == "formula" and kind != "table":
                 raise self.fail(f"{path}.fields[{i}].type", "公式字段只能用于表格", "formula fields are only for tables")
-        rules = tuple(self.rule(r, f"{path}.rules[{j}]", key, by_key, lists) for j, r in enumerate(self.seq(m.get("rules", []), f"{path}.rules")))
-        merge_rules = tuple(self.rule(r, f"{path}.merge_rules[{j}]", key, by_key, lists) for j, r in enumerate(self.seq(m.get("merge_rules", []), f"{path}.merge_rules")))
+        rules = tuple(self.rule(r, f"{path}.rules[{j}]", key, by_key, lists, RULES_KEY)
+                      for j, r in enumerate(self.seq(m.get("rules", []), f"{path}.rules")))
+        if kind == "form" and m.get("merge_rules"):
+            raise self.fail(f"{path}.merge_rules", "跨学校规则只用于表格（合并时比较的是各校表格的行）",
+                            "rules across schools are only for tables (a merge compares the rows of the schools' tables)")
+        merge_rules = tuple(self.rule(r, f"{path}.merge_rules[{j}]", key, by_key, lists, MERGE_RULES_KEY)
+                            for j, r in enumerate(self.seq(m.get("merge_rules", []), f"{path}.merge_rules")))
         summary = tuple(self.summary(s, f"{path}.summary[{j}]", lists) for j, s in enumerate(self.seq(m.get("summary", []), f"{path}.summary")))
         if kind == "form" and summary:
             raise self.fail(f"{path}.summary", "表单不能有汇总块", "a form has no summary block")
@@ -724,18 +886,29 @@ class _Checker:
             self.only(rb, {"opening", "plus", "minus"}, f"{path}.formula.running_balance")
             for n in ("opening", "plus", "minus"):
                 self.text(rb.get(n), f"{path}.formula.running_balance.{n}")
-            kw["formula"] = fm
+            kw["formula"] = read_only(fm)
         elif "formula" in m:
             raise self.fail(f"{path}.formula", "只用于 formula 类型", "only for type 'formula'")
         return Field(**kw)
 
-    def rule(self, raw: Any, path: str, sheet_key: str, fields: dict[str, Field], lists: dict[str, ListDef]) -> Rule:
+    def rule(self, raw: Any, path: str, sheet_key: str, fields: dict[str, Field], lists: dict[str, ListDef],
+             written_under: str) -> Rule:
         m = dict(self.mapping(raw, path))
         kind = m.pop("kind", None)
-        if kind not in RULE_FIELD_PARAMS:
+        if kind == "cross_sum":
+            raise self.fail(f"{path}.kind", "cross_sum 比较两张表，须写在顶层的 cross_checks 下",
+                            "cross_sum compares two tables: it belongs under the top-level cross_checks")
+        if kind not in RULE_SCOPE:
             raise self.fail(f"{path}.kind", f"未知规则“{kind}”", f"unknown rule kind '{kind}'")
-        code = m.pop("code", kind)
-        self.key(code, f"{path}.code")
+        if RULE_SCOPE[kind] != written_under:
+            if RULE_SCOPE[kind] == MERGE_RULES_KEY:
+                zh = f"规则“{kind}”比较的是各学校之间的数据，须写在 {MERGE_RULES_KEY} 下（由 merge 应用），不能写在 {written_under} 下"
+                en = f"rule kind '{kind}' compares schools with each other: it belongs under {MERGE_RULES_KEY} (applied by merge), not {written_under}"
+            else:
+                zh = f"规则“{kind}”检查的是单个文件，须写在 {RULES_KEY} 下（check 和 merge 都对每个文件应用），不能写在 {written_under} 下"
+                en = f"rule kind '{kind}' checks one file: it belongs under {RULES_KEY} (applied to each file by check and merge), not {written_under}"
+            raise self.fail(f"{path}.kind", zh, en)
+        code = self.problem_code(m.pop("code", kind), f"{path}.code")
         severity = m.pop("severity", "error")
         if severity not in SEVERITIES:
             raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
@@ -746,25 +919,45 @@ class _Checker:
             if p not in m:
                 continue
             value = m[p]
+            if p in RULE_LIST_PARAMS and (not isinstance(value, list) or not value):
+                raise self.fail(f"{path}.{p}", "应为字段键的列表，如 [name]", "must be a list of field keys, e.g. [name]")
+            if p == "when" and (not isinstance(value, dict) or not value):
+                raise self.fail(f"{path}.{p}", "应为“字段: 值”的键值表", "must be a mapping of field: value")
+            if p not in RULE_LIST_PARAMS and p != "when" and not isinstance(value, str):
+                raise self.fail(f"{path}.{p}", "应为一个字段键", "must be one field key")
             names = list(value) if isinstance(value, (list, dict)) else [value]
             for n in names:
                 self.field_ref(n, f"{path}.{p}", fields)
+            if written_under == MERGE_RULES_KEY and any("." in n for n in names):
+                # merge compares the rows of the schools' tables, which hold no other sheet's values
+                raise self.fail(f"{path}.{p}", "跨学校规则只能用本表的字段", "a rule across schools can only use fields of its own table")
+        if kind in RULE_ONE_CONDITION and len(m["when"]) != 1:
+            raise self.fail(f"{path}.when", "此规则须且只须有一个条件", "this rule takes exactly one condition")
         if kind == "compare" and m["op"] not in COMPARE_OPS:
             raise self.fail(f"{path}.op", f"应为 {' '.join(COMPARE_OPS)}", f"must be one of {' '.join(COMPARE_OPS)}")
         for lk in ("income_list", "expense_list"):
             if lk in m and m[lk] not in lists:
                 raise self.fail(f"{path}.{lk}", f"未知列表“{m[lk]}”", f"unknown list '{m[lk]}'")
-        for cond_key in ("when",):
-            for fk, val in (m.get(cond_key) or {}).items():
-                self.value_in_field_list(fields[fk], val, f"{path}.{cond_key}.{fk}", lists)
+        for fk, val in (m.get("when") or {}).items():
+            if fk in fields:  # another sheet's field ("sheet.field") is a form value, not a dropdown of this table
+                self.value_in_field_list(fields[fk], val, f"{path}.when.{fk}", lists)
         if kind in ("cap_per_row", "cap_count") and "caps" in m:
-            target = fields[m["by"]] if kind == "cap_per_row" else fields[m["group_by"][0]]
+            target = fields.get(m["by"] if kind == "cap_per_row" else m["group_by"][0])
             for val, cap in self.mapping(m["caps"], f"{path}.caps").items():
-                self.value_in_field_list(target, val, f"{path}.caps.{val}", lists)
+                if target is not None:
+                    self.value_in_field_list(target, val, f"{path}.caps.{val}", lists)
                 self.number(cap, f"{path}.caps.{val}")
-        if kind == "requires_value":
+        if kind == "requires_value" and m["other"] in fields:
             self.value_in_field_list(fields[m["other"]], m["value"], f"{path}.value", lists)
-        return Rule(kind, code, severity, sheet_key, m)
+        return Rule(kind, code, severity, sheet_key, read_only(m))
+
+    def problem_code(self, value: Any, path: str) -> str:
+        """A rule's problem code: one of the catalogue, which every reported problem must use."""
+        code = self.key(value, path)
+        if code not in CATALOGUE:
+            raise self.fail(path, f"问题代码“{code}”不在问题代码表中（见 README 的问题代码表），如 duplicate、cap_exceeded、out_of_range",
+                            f"problem code '{code}' is not in the catalogue (see README's table of problem codes), e.g. duplicate, cap_exceeded, out_of_range")
+        return code
 
     def field_ref(self, name: Any, path: str, fields: dict[str, Field]) -> None:
         if not isinstance(name, str):
@@ -788,11 +981,12 @@ class _Checker:
             if sheets[s].kind != "form":
                 raise self.fail(p, f"跨表引用只能指向表单字段：“{name}”", f"a reference to another sheet must name a form field: '{name}'")
 
-        for r in sheet.rules + sheet.merge_rules:
-            for p in RULE_FIELD_PARAMS[r.kind]:
-                v = r.params.get(p)
-                for n in v if isinstance(v, (list, dict)) else ([v] if v else []):
-                    ref(n, f"{path}.rules.{r.kind}.{p}")
+        for under, rules in ((RULES_KEY, sheet.rules), (MERGE_RULES_KEY, sheet.merge_rules)):
+            for j, r in enumerate(rules):
+                for p in RULE_FIELD_PARAMS[r.kind]:
+                    v = r.params.get(p)
+                    for n in v if isinstance(v, (list, dict)) else ([v] if v else []):
+                        ref(n, f"{path}.{under}[{j}].{p}")
         for f in sheet.fields:
             if f.formula:
                 rb = f.formula["running_balance"]
@@ -848,14 +1042,14 @@ class _Checker:
             cols.append(SummaryColumn(self.i18n(cm.get("label"), f"{path}.columns[{i}].label"), self.text(cm.get("formula"), f"{path}.columns[{i}].formula"), cm.get("format")))
         if not cols:
             raise self.fail(f"{path}.columns", "至少要有一列", "needs at least one column")
-        return SummaryItem(key, label, format=fmt, rows=rows, columns=tuple(cols), total=bool(m.get("total", False)))
+        return SummaryItem(key, label, format=fmt, rows=read_only(rows), columns=tuple(cols), total=bool(m.get("total", False)))
 
-    def cross_check(self, raw: Any, path: str, sheets: dict[str, Sheet]) -> Rule:
+    def cross_check(self, raw: Any, path: str, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> Rule:
         m = dict(self.mapping(raw, path))
         kind = m.pop("kind", None)
         if kind != "cross_sum":
             raise self.fail(f"{path}.kind", "目前只支持 cross_sum", "only cross_sum is supported")
-        code = self.key(m.pop("code", kind), f"{path}.code")
+        code = self.problem_code(m.pop("code", kind), f"{path}.code")
         severity = m.pop("severity", "warning")
         if severity not in SEVERITIES:
             raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
@@ -873,4 +1067,8 @@ class _Checker:
                 cm = self.mapping(cond, f"{path}.{side}.any_of[{i}]")
                 if cm.get("field") not in fkeys or not ({"in", "contains"} & set(cm)):
                     raise self.fail(f"{path}.{side}.any_of[{i}]", "须有本表字段 field 及 in 或 contains", "needs a field of the table and 'in' or 'contains'")
-        return Rule(kind, code, severity, "", m)
+                if "in" in cm:
+                    # a value that is not a choice never matches: most often several choices typed as one
+                    for v in self.seq(cm["in"], f"{path}.{side}.any_of[{i}].in"):
+                        self.value_in_field_list(sheets[sk].field(cm["field"]), v, f"{path}.{side}.any_of[{i}].in", lists)
+        return Rule(kind, code, severity, "", read_only(m))
