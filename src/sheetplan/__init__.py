@@ -1,7 +1,7 @@
 """sheetplan: annual workbooks for school trade unions, checked and rolled up in Python.
 
-``sheetplan.read(path)`` reads and checks one filled workbook (see
-:mod:`sheetplan.api`); pandas is imported only when it is called.
+``sheetplan.read(path)`` reads and checks one filled workbook (see :mod:`sheetplan.api`, whose ``merge``
+rolls many up into DataFrames); pandas is imported only when one is called.
 """
 
 from __future__ import annotations
@@ -16,3 +16,4 @@ def read(path: Any, layout: Any = "school") -> Any:
     from .api import read as _read
 
     return _read(path, layout)
+

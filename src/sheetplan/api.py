@@ -1,8 +1,8 @@
-"""The Python API: read a workbook into pandas DataFrames, with its problems."""
+"""The Python API for analysts: a workbook, or a whole merge, as pandas DataFrames (the one module importing pandas)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,8 @@ import pandas as pd
 
 from .check import check_file
 from .layout import Field, Layout, load_layout
+from .merge import MergeResult
+from .merge import merge as _merge
 from .problems import Report
 from .reader import Table, WorkbookData
 
@@ -71,3 +73,45 @@ def read(path: str | Path, layout: str | Path | Layout = "school") -> ReadResult
     data = check_file(path, lay)
     tables = {k: table_frame(lay, t) for k, t in data.tables.items()}
     return ReadResult(tables, dict(data.info), data.report, data)
+
+
+@dataclass
+class DistrictResult:
+    """What :func:`merge` returns: the merge itself and DataFrame views of it."""
+
+    result: MergeResult
+
+    def table(self, key: str) -> pd.DataFrame:
+        """Accepted rows of one table (field keys + provenance), typed by the layout."""
+        sheet = self.result.layout.sheet(key)
+        cols = ["org_code", "org_name", *[f.key for f in sheet.fields], "source_file", "source_row"]
+        frame = with_field_types(pd.DataFrame(list(self.result.rows[key]), columns=cols), sheet.fields)
+        for c in ("org_code", "org_name", "source_file"):
+            frame[c] = frame[c].astype("string")
+        return frame
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table as a DataFrame."""
+        return {t.key: self.table(t.key) for t in self.result.layout.tables}
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """problems.csv as a DataFrame."""
+        return pd.DataFrame(self.result.problem_records())
+
+    @property
+    def submissions(self) -> pd.DataFrame:
+        """submissions.csv as a DataFrame."""
+        return pd.DataFrame(self.result.submission_records())
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per table: read / merged / rejected."""
+        return self.result.counts
+
+
+def merge(inputs: Iterable[str | Path], roster: str | Path | None = None, layout: str | Path | Layout = "school",
+          jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> DistrictResult:
+    """Merge every workbook under ``inputs`` (as `sheetplan merge`) and give its tables as DataFrames."""
+    return DistrictResult(_merge(inputs, roster, layout, jobs, progress))

@@ -101,8 +101,6 @@ class _District:
 
     def finish(self, result: MergeResult) -> None:
         """Everything that needs the whole merge: 汇总, 提交情况, detail set-up, 问题清单, 分项统计, lists, charts."""
-        from ..merge import STATUS, breakdown_items, breakdown_values, school_figures
-
         if self.detail and any(self.n_rows[k] != len(result.rows.get(k, [])) for k in self.n_rows):
             from ..errors import IntegrityError
 
@@ -112,10 +110,10 @@ class _District:
         # The identity of a roll-up: a later merge that finds this workbook among its inputs says what it is.
         self.wb.set_custom_property(PROPERTY_PREFIX + "district", self.layout.id)
         self.wb.set_custom_property(PROPERTY_PREFIX + "run", result.run_id)
-        self.status = {k: v[0 if self.lang == "zh" else 1] for k, v in STATUS.items()}
-        self.figures = school_figures(result)
-        self.breakdowns = breakdown_values(result)
-        self.items = breakdown_items
+        self.status = result.status_words(self.lang)
+        figures = result.figures  # plain data: the writer computes no figure of its own
+        self.figures, self.totals = figures.schools, figures.totals
+        self.breakdowns, self.items = figures.breakdowns, figures.items
         years = Counter(f.year for f in result.files if f.year)
         self.year = years.most_common(1)[0][0] if years else None
         self.n_problems = len(result.problems)
@@ -218,23 +216,14 @@ class _District:
         ws.write_string(total_row, 0, w["total"], bold)
         ws.write_string(total_row, 1, f"{len(self.r.schools)} 所" if lang == "zh" else f"{len(self.r.schools)} schools", bold)
         ws.write_string(total_row, 2, "", bold)
-        totals: dict[str, float | None] = {}
-        for c in cols:
-            if c.kind == "ratio":
-                continue
-            totals[c.key] = sum((self.figures.get(s.code, {}).get(c.key) or 0) for s in self.r.schools if s.status == "submitted")
-        from ..merge import ratio
-
         for c in cols:
             col = pos[c.key]
             f = self.fmt(bold=True, border=1, bg_color="#F2F2F2", num_format=FMT[c.format])
             if c.kind == "ratio":
-                value = ratio(totals, c.refs)
-                formula = self.ratio_formula(total_row, c, pos)
-                self.write_value(ws, total_row, col, formula, value, f)
+                self.write_value(ws, total_row, col, self.ratio_formula(total_row, c, pos), self.totals[c.key], f)
             else:
                 rng = f"{a1(first, col)}:{a1(max(first, total_row - 1), col)}"
-                self.write_value(ws, total_row, col, f"=SUM({rng})", totals[c.key], f)
+                self.write_value(ws, total_row, col, f"=SUM({rng})", self.totals[c.key], f)
         for col, value in ((err_col, sum(s.errors for s in self.r.schools)), (warn_col, sum(s.warnings for s in self.r.schools))):
             self.write_value(ws, total_row, col, f"=SUM({a1(first, col)}:{a1(max(first, total_row - 1), col)})", value, bold)
         ws.write_string(total_row, src_col, "", bold)
@@ -396,8 +385,7 @@ class _District:
         schools = self.r.schools
         row = 0
         max_items = 0
-        for b, block in zip(self.district.breakdowns, self.breakdowns, strict=True):
-            items = self.items(self.layout, b.table, b.by)
+        for b, block, items in zip(self.district.breakdowns, self.breakdowns, self.items, strict=True):
             max_items = max(max_items, len(items))
             ws.write_string(row, 0, b.label[lang], self.fmt(bold=True, font_size=12))
             row += 1

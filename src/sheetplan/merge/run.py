@@ -1,123 +1,48 @@
-"""Run a whole merge for the command line: progress, outputs, the accounting table."""
+"""The `merge` command: read, combine, write the district workbook and the export, and say what was done."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import UsageError
-from .files import atomic_output
-from .layout import Layout
-from .merge import FileResult, MergeResult, Spill, combine, find_inputs, read_all
-from .roster import read_roster
-
-EXCEL_MAX_DATA_ROWS = 1_048_576 - 1  # one header row
-PROJECT_AFTER = 50  # files read before their rows are taken to say how large the whole detail will be
-# Above this many inputs the detail is not written while reading: looking at every identity first would cost
-# seconds, and so many schools' detail does not fit in a sheet anyway (150 ledger rows each fill one at 7,000).
-STREAM_MAX_FILES = 10_000
-
-
-def _regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
+from ..errors import UsageError
+from ..files import atomic_output
+from ..layout import Layout
+from ..roster import read_roster
+from . import stream as detail_stream
+from .fileread import read_all
+from .inputs import find_inputs
+from .reduce import MergeResult, combine
+from .spill import Spill
+from .stream import DetailStream
 
 
 def too_big(result: MergeResult) -> list[str]:
     """Tables whose merged detail does not fit in one sheet."""
-    return [k for k, rows in result.rows.items() if len(rows) > EXCEL_MAX_DATA_ROWS]
+    return [k for k, rows in result.rows.items() if len(rows) > detail_stream.EXCEL_MAX_DATA_ROWS]
 
 
 def too_many_problems(result: MergeResult) -> bool:
     """Whether 问题清单 cannot list every problem (then only the export has them all)."""
-    from .writer.district import problem_rows
+    from ..writer.district import problem_rows
 
     return len(result.problems) > problem_rows()
 
 
-class DetailStream:
-    """The district workbook's detail rows, written while the files are still being read.
-
-    Writing the detail is most of a full merge's work, and only one process can write a workbook; done as
-    files arrive it overlaps the reading instead of following it. A file's rows go in at once only when
-    nothing can supersede it: the 单位代码 of its identity is that of no other input, and it was read with
-    that code. The others' rows wait until the merge is settled, and follow (so the detail sheets list the
-    schools that sent several files last). If the settled merge disagrees with what was written — a streamed
-    file superseded after all, a table too big for a sheet — the workbook is written again from the stored
-    rows, exactly as without streaming.
-    """
-
-    def __init__(self, layout: Layout, files: Sequence[tuple[Path, str]], target: IO[bytes], lang: str = "zh") -> None:
-        from .reader import identity_code
-        from .writer.district import DistrictStream
-
-        # By input position: names are for people. Only regular files are opened (a pipe would block).
-        codes = [identity_code(path) if _regular(path) else None for path, _ in files]
-        counts = Counter(c for c in codes if c)
-        self._alone = {i: c for i, c in enumerate(codes) if c and counts[c] == 1}
-        self.layout = layout
-        self.writer = DistrictStream(layout, target, lang)
-        self.streamed: set[int] = set()  # input positions whose rows are written
-        self.failed = False
-        self._files, self._seen = len(files), 0
-
-    def take(self, r: FileResult) -> None:
-        """One file's result as it arrives (in input order): write its rows now if that is safe."""
-        self._seen += 1
-        if self.failed or r.status != "submitted" or not r.org_code or self._alone.get(r.index) != r.org_code:
-            return
-        tables = {key: r.table_rows(key) for key in r.n_rows}
-        if any(self.writer.rows(key) + len(rows) > EXCEL_MAX_DATA_ROWS for key, rows in tables.items()):
-            self._give_up()  # the detail will not fit in the workbook anyway
-            return
-        for key, rows in tables.items():
-            self.writer.add(key, rows)
-        self.streamed.add(r.index)
-        # A province's detail cannot fit in a sheet: once the files seen so far say so, stop writing it
-        # (rather than write a million rows for nothing).
-        if self._seen >= PROJECT_AFTER and any(self.writer.rows(t.key) * self._files > EXCEL_MAX_DATA_ROWS * self._seen
-                                               for t in self.layout.tables):
-            self._give_up()
-
-    def _give_up(self) -> None:
-        self.failed = True
-        self.writer.abandon()  # frees its temporary files now; the target is written afresh at the end
-
-    def usable(self, result: MergeResult) -> bool:
-        """Whether what was written agrees with the settled merge."""
-        return not self.failed and self.streamed <= {f.index for f in result.files if f.status == "submitted"}
-
-    def finish(self, result: MergeResult) -> None:
-        """Add the rows that waited, then everything else, and close the workbook."""
-        waited = {f.index for f in result.files if f.status == "submitted"} - self.streamed
-        for t in self.layout.tables:
-            self.writer.add(t.key, result.rows[t.key].rows_of(waited))
-        self.writer.finish(result)
-
-    def abandon(self) -> None:
-        """Close the workbook without using it (a no-op once finished)."""
-        self.writer.abandon()
-
-
 def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | None, parquet: bool = False,
-                  lang: str = "zh", force_no_detail: bool = False, stream: DetailStream | None = None,
+                  lang: str = "zh", stream: DetailStream | None = None,
                   target: IO[bytes] | None = None) -> bool:
     """Write the district workbook and/or the export; return whether detail went into the workbook.
 
     With ``target`` (an open file the caller renames into place) the workbook goes there, using the detail
     ``stream`` already wrote when it agrees with the settled merge; otherwise to ``output`` directly.
     """
-    from .export import write_export
+    from ..export import write_export
 
     big = too_big(result)
-    detail = not big and not force_no_detail
+    detail = not big
     if big and output is not None and export_dir is None:
         names = "、".join(result.layout.sheet(k).name["zh"] for k in big)
         raise UsageError(
@@ -132,7 +57,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     if export_dir is not None:
         write_export(result, export_dir, lang, parquet, workbook=output)
     if output is not None:
-        from .writer.district import write_district  # xlsxwriter: only when there is a workbook to write
+        from ..writer.district import write_district  # xlsxwriter: only when there is a workbook to write
 
         note = None
         if not detail:
@@ -183,7 +108,7 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
         stream, target = None, None
         if output is not None:
             target = stack.enter_context(atomic_output(output))
-            if len(files) <= STREAM_MAX_FILES:
+            if len(files) <= detail_stream.STREAM_MAX_FILES:
                 stream = DetailStream(layout, files, target, lang)
                 stack.callback(stream.abandon)  # on any error: close the workbook; atomic_output then removes it
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

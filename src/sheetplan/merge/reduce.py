@@ -1,0 +1,249 @@
+"""The reduce step of a merge: supersession, the roster, rules across schools, and the accounting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import operator
+import secrets
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import IntegrityError
+from ..layout import Layout
+from ..problems import Problem, problem
+from ..roster import RosterEntry
+from .figures import DistrictFigures, district_figures
+from .results import STATUS, FileResult
+from .spill import RowStore, Spill
+
+
+@dataclass
+class School:
+    """One row of 汇总."""
+
+    code: str
+    name: str
+    status: str  # a key of STATUS
+    on_roster: bool
+    source_file: str | None = None
+    input: int | None = None  # position of that file among the inputs
+    errors: int = 0
+    warnings: int = 0
+
+
+@dataclass
+class MergeResult:
+    """The combined tables, problems, submissions and schools of a merge."""
+
+    layout: Layout
+    files: list[FileResult]
+    schools: list[School]
+    rows: dict[str, RowStore]  # table → accepted rows: org_code, org_name, field values…, source_file, source_row
+    problems: list[Problem]
+    raw_rows: dict[tuple[int, str, int], dict[str, Any]]  # (input position, table, row) → raw row of a rejected row
+    counts: dict[str, dict[str, int]]  # table → read / merged / rejected
+    spill: Spill | None = field(default=None, repr=False)
+    # Marks the district workbook and the export of one run, so that a workbook and an export folder left by
+    # different runs (a run killed half-way, two runs at once) can be told apart: the time and a random part.
+    run_id: str = field(default_factory=lambda: f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}")
+
+    def problem_records(self, lang: str = "zh", labels: bool = False) -> list[dict[str, Any]]:
+        """problems.csv rows: source_file, org, severity, code, sheet, cell, row, field, value, message, raw.
+
+        ``raw`` is the rejected row as JSON, keyed by field key (or by header label with ``labels``).
+        """
+        out = []
+        for p in self.problems:
+            f = self.files[p.input] if p.input is not None else None
+            code, name = (f.org_code, f.org_name) if f is not None else (None, None)
+            raw = self.raw_rows.get((p.input if p.input is not None else -1, p.table or "", p.row or -1))
+            if raw and labels:
+                sheet = self.layout.sheet(p.table)  # type: ignore[arg-type]
+                raw = {sheet.field(k).label[lang]: v for k, v in raw.items()}
+            out.append({"source_file": p.file, "org_code": code, "org_name": name, "severity": p.severity,
+                        "code": p.code, "sheet": p.sheet, "cell": p.cell, "row": p.row, "field": p.field,
+                        "value": None if p.value is None else str(p.value), "message": p.message(lang),
+                        "raw": json.dumps(raw, ensure_ascii=False) if raw else None})
+        return out
+
+    def submission_records(self, lang: str = "zh") -> list[dict[str, Any]]:
+        """submissions.csv rows."""
+        word = 0 if lang == "zh" else 1
+        return [{"source_file": f.source_file, "sha256": f.sha256, "size": f.size, "modified": f.modified,
+                 "layout": f.layout, "layout_version": f.layout_version, "org_code": f.org_code, "org_name": f.org_name,
+                 "prepared_on": f.prepared_on, "status": STATUS[f.status][word]} for f in self.files]
+
+    def status_words(self, lang: str = "zh") -> dict[str, str]:
+        """Each status in the user's language (提交状态)."""
+        return {k: v[0 if lang == "zh" else 1] for k, v in STATUS.items()}
+
+    @functools.cached_property
+    def figures(self) -> DistrictFigures:
+        """Every figure of 汇总 and 分项统计 (computed once, when first asked for)."""
+        return district_figures(self)
+
+    @property
+    def exit_code(self) -> int:
+        """§6: 2 nothing readable; 1 unreadable files or rejected rows/errors; 0 otherwise."""
+        if not any(f.status == "submitted" for f in self.files):
+            return 2
+        if any(f.status == "unreadable" for f in self.files):
+            return 1
+        if any(p.severity == "error" for p in self.problems):
+            return 1
+        return 0
+
+
+def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry] | None = None,
+            spill: Spill | None = None) -> MergeResult:
+    """The reduce step: supersession, roster, cross-school rules, row accounting.
+
+    Raises :class:`IntegrityError` when the accounting does not add up (read = merged + rejected per table),
+    before anything is written.
+    """
+    if spill is None:
+        for i, r in enumerate(results):
+            r.index = i
+        spill = Spill(layout)
+        for r in results:
+            spill.take(r)
+    if [r.index for r in results] != list(range(len(results))):
+        raise IntegrityError("输入文件的编号与读取顺序不一致。", "The inputs' positions do not match the reading order.")
+    by_code: dict[str, list[FileResult]] = defaultdict(list)
+    for r in results:
+        if r.readable and r.org_code:
+            by_code[r.org_code].append(r)
+    for files in by_code.values():
+        # The year first: a file of an earlier year never replaces the school's file of a later one, whatever
+        # its 填报日期. Then the later 填报日期, the later modification, the later input.
+        files.sort(key=lambda f: (f.year or 0, f.prepared_on or "", f.modified, f.index), reverse=True)
+        for older in files[1:]:
+            older.status = "superseded"
+            # What was found in a replaced file is not the district's concern: only the replacement is listed.
+            older.problems = [problem(
+                "superseded", f"{older.org_name or ''}（{older.org_code}）另有更新的文件 {files[0].source_file}，本文件已被替代。",
+                f"{older.org_name or ''} ({older.org_code}) has a newer file {files[0].source_file}; this one is superseded.",
+                file=older.source_file)]
+    for r in results:
+        if r.readable and not r.org_code:
+            r.status = "unreadable"
+            r.problems.append(problem("unreadable_file", f"文件 {r.source_file} 中没有单位代码，无法归入学校。",
+                                      f"The file {r.source_file} has no organisation code; it cannot be attributed.", file=r.source_file))
+    accepted = [r for r in results if r.status == "submitted"]
+    _flag_other_years(accepted)
+    roster_codes = {e.code: e for e in roster or []}
+    schools: dict[str, School] = {}
+    for e in roster or []:
+        schools[e.code] = School(e.code, e.name, "missing", True)
+    for r in accepted:
+        s = schools.get(r.org_code)  # type: ignore[arg-type]
+        if s is None:
+            s = schools[r.org_code] = School(r.org_code, r.org_name or "", "submitted", False)  # type: ignore[index]
+            if roster is not None:
+                r.problems.append(problem("not_on_roster", f"{r.org_name}（{r.org_code}）不在名册中，已一并汇总。",
+                                          f"{r.org_name} ({r.org_code}) is not on the roster; it is included.", file=r.source_file))
+        s.status, s.source_file, s.input = "submitted", r.source_file, r.index
+    for r in results:
+        if r.status != "unreadable":
+            continue
+        guess = next((c for c in roster_codes if r.source_file.rsplit("/", 1)[-1].startswith(c + "_")), None)
+        if guess and schools[guess].status == "missing":
+            schools[guess].status, schools[guess].source_file, schools[guess].input = "unreadable", r.source_file, r.index
+    spill.seal({r.index for r in accepted})
+    rows = spill.stores
+    _apply_merge_rules(accepted, layout, rows)
+    counts: dict[str, dict[str, int]] = {}
+    raw_rows: dict[tuple[int, str, int], dict[str, Any]] = {}
+    for t in layout.tables:
+        rejected = sum(len(r.rejected.get(t.key, ())) for r in accepted)
+        counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(rows[t.key]), "rejected": rejected}
+        for r in accepted:
+            for row_no, raw in r.rejected.get(t.key, ()):
+                raw_rows[(r.index, t.key, row_no)] = raw
+    for r in results:
+        for p in r.problems:
+            p.input = r.index
+    problems = [p for r in results for p in r.problems]
+    tally: dict[tuple[int | None, str], int] = defaultdict(int)
+    for p in problems:
+        tally[(p.input, p.severity)] += 1
+    for s in schools.values():
+        if s.input is not None:
+            s.errors, s.warnings = tally[(s.input, "error")], tally[(s.input, "warning")]
+    ordered = [schools[e.code] for e in roster or []] + sorted((s for s in schools.values() if not s.on_roster), key=lambda s: s.code)
+    result = MergeResult(layout, results, ordered, rows, problems, raw_rows, counts, spill)
+    check_accounting(result)
+    return result
+
+
+def check_accounting(result: MergeResult) -> None:
+    """The invariants a roll-up rests on, checked before anything is written (§9).
+
+    Per table, the rows read from the kept files equal the rows merged plus the rows rejected, where
+    "merged" is what the row store (the source of the detail sheets, the totals and the export) holds; every
+    input has one status; a school's row in 汇总 points at a kept file of that school.
+    """
+    kept = [f for f in result.files if f.status == "submitted"]
+    for t in result.layout.tables:
+        read = sum(f.read_count(t.key) for f in kept)
+        merged = len(result.rows[t.key])
+        rejected = sum(len(f.rejected.get(t.key, ())) for f in kept)
+        if read != merged + rejected or result.counts[t.key] != {"read": read, "merged": merged, "rejected": rejected}:
+            raise IntegrityError(
+                f"行数核对不成立：{t.name['zh']} 读取 {read} 行，汇总 {merged} 行，退回 {rejected} 行。汇总未写出。",
+                f"The row accounting does not hold: {t.name['en']} read {read}, merged {merged}, rejected {rejected}. "
+                "Nothing was written.")
+    if any(f.status not in STATUS for f in result.files):
+        raise IntegrityError("有输入文件没有确定的状态。", "An input has no settled status.")
+    codes = [f.org_code for f in kept]
+    if len(codes) != len(set(codes)):
+        raise IntegrityError("同一学校有多个文件被同时汇总。", "Several files of one school were kept.")
+    by_index = {f.index: f for f in kept}
+    for s in result.schools:
+        if s.status == "submitted" and (s.input not in by_index or by_index[s.input].org_code != s.code):
+            raise IntegrityError(f"汇总中 {s.code} 的来源文件不对。", f"The source file of {s.code} in the summary is wrong.")
+
+
+def _flag_other_years(accepted: list[FileResult]) -> None:
+    """A warning on each kept file whose 年度 differs from that of most files: its figures are another year's."""
+    years = Counter(r.year for r in accepted if r.year)
+    if len(years) < 2:
+        return
+    main = max(years, key=lambda y: (years[y], y))
+    for r in accepted:
+        if r.year and r.year != main:
+            r.problems.append(problem(
+                "other_year", f"{r.org_name or ''}（{r.org_code}）报送的是 {r.year} 年度的工作簿，其他学校是 {main} 年度；已一并汇总，请核对。",
+                f"{r.org_name or ''} ({r.org_code}) sent a workbook of {r.year}; the others are of {main}. It is included; "
+                "please check.", file=r.source_file))
+
+
+def _apply_merge_rules(accepted: list[FileResult], layout: Layout, stores: dict[str, RowStore]) -> None:
+    """Rules across schools (the same person entered by two schools …), as warnings on later files."""
+    by_code = {r.org_code: r for r in accepted}  # accepted files have one code each: the others were superseded
+    for sheet in layout.tables:
+        keys = [f.key for f in sheet.fields]
+        for rule in sheet.merge_rules:
+            fields = rule.params["fields"]
+            idx = [keys.index(k) + 2 for k in fields]  # stored rows start with org_code, org_name
+            pick = operator.itemgetter(*idx) if len(idx) > 1 else lambda row, i=idx[0]: (row[i],)
+            first: dict[tuple, str] = {}  # key → the code of the school that entered it first
+            for row in stores[sheet.key]:
+                k = pick(row)
+                if None in k:
+                    continue
+                owner_code = first.setdefault(k, row[0])
+                if owner_code == row[0]:
+                    continue
+                r, owner = by_code[row[0]], by_code[owner_code]
+                labels = "+".join(sheet.field(f).label["zh"] for f in fields)
+                col = r.cells.get(sheet.key, {}).get(fields[0])
+                what = "、".join(map(str, k))
+                r.problems.append(problem(
+                    rule.code, f"{labels}“{what}”也由 {owner.org_name}（{owner.org_code}）报名。",
+                    f"'{what}' is also entered by {owner.org_name} ({owner.org_code}).", rule.severity,
+                    file=r.source_file, sheet=r.sheets.get(sheet.key), cell=f"{col}{row[-1]}" if col else None,
+                    row=row[-1], field=fields[0], value=what, table=sheet.key))
