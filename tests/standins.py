@@ -36,3 +36,30 @@ def misbehaving_check(path: str, layout: Any, display: str | None = None) -> Any
 def exit_at_once(path: str, layout: Any, display: str | None = None) -> Any:
     """Every read kills its worker outright: workers that never finish a file."""
     os._exit(1)
+
+
+class ToyJob:
+    """A job for the pool alone: squares a number; -1 aborts its worker, -2 holds the interpreter for
+    minutes (where no alarm reaches), -3 sleeps in Python (where the alarm does)."""
+
+    def __call__(self, task: int) -> tuple[str, int]:
+        if task == -1:
+            import faulthandler
+            import resource
+
+            faulthandler.disable()
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.abort()
+        if task == -2:
+            re.match(r"(a+)+$", "a" * 40 + "b")
+        if task == -3:
+            import time
+
+            time.sleep(30)
+        return ("done", task * task)
+
+    def failed(self, task: int, reason: str, seconds: float) -> tuple[str, int]:
+        return (reason, task)
+
+    def compact(self, result: tuple[str, int]) -> tuple[str, int]:
+        return result
