@@ -28,7 +28,7 @@ from typing import Any
 from defusedxml import DefusedXmlException, ElementTree
 
 from .errors import UsageError
-from .files import atomic_output
+from .files import atomic_output, display_path
 from .geometry import a1
 from .layout import Layout
 from .problems import SEVERITY_ORDER, Problem
@@ -714,8 +714,20 @@ def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Probl
         raise UsageError(f"无法标注 {src.name}：文件内部结构已损坏（{type(exc).__name__}）。请在 Excel 或 WPS 中打开后另存，再检查一次。",
                          f"Cannot annotate {src.name}: its internal structure is damaged ({type(exc).__name__}). "
                          "Open it in Excel or WPS, save it, and check it again.") from exc
-    with atomic_output(Path(dst)) as fh:
+    _refuse_source_as_output(src, Path(dst))
+    with atomic_output(Path(dst)) as fh:  # an OutputError names dst when it cannot be written
         pkg.write(fh)
+
+
+def _refuse_source_as_output(src: Path, dst: Path) -> None:
+    """§9: the school's own file is never written over, whatever link or spelling names it twice."""
+    try:
+        same = src.samefile(dst)
+    except OSError:
+        same = False  # dst does not exist yet: it cannot be src
+    if same:
+        raise UsageError(f"标注副本不能写在原文件 {display_path(src)} 上，请另选一个文件名。",
+                         f"The annotated copy cannot be written over the original {display_path(src)}: choose another name.")
 
 
 def _labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, str], str]:

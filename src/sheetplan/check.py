@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .files import display_path
+from .inputs import not_a_file
 from .layout import Layout
 from .problems import Problem
 from .reader import WorkbookData, read_workbook
@@ -19,7 +22,15 @@ GROUP_AFTER = 3  # more problems than this of one kind in one column are shown a
 
 
 def check_file(path: str | Path, layout: Layout, display_name: str | None = None) -> WorkbookData:
-    """Read one workbook and apply every rule of ``layout`` to it."""
+    """Read one workbook and apply every rule of ``layout`` to it.
+
+    Anything but a regular file (a pipe would block the reader for ever) is one problem, never opened.
+    """
+    bad = not_a_file(path, display_name or display_path(path))
+    if bad is not None:
+        data = WorkbookData(Path(path), display_name or display_path(path), layout)
+        data.report.add(bad)
+        return data
     data = read_workbook(path, layout, display_name)
     apply_rules(data)
     return data
@@ -46,7 +57,7 @@ def to_json(results: Iterable[WorkbookData], lang: str = "zh") -> dict[str, Any]
     for r in results:
         year = r.year
         files.append({
-            "path": str(r.display),
+            "path": display_path(r.display),
             "layout": r.layout.id if r.readable else None,
             "layout_version": int(r.identity["layout_version"]) if r.identity.get("layout_version", "").isdigit() else (r.layout.version if r.readable else None),
             "org_code": r.org_code,
@@ -128,5 +139,15 @@ class _Null:
 
 
 def dumps_json(results: Iterable[WorkbookData], lang: str = "zh") -> str:
-    """The JSON report as text."""
-    return json.dumps(to_json(results, lang), ensure_ascii=False, indent=2, default=str)
+    """The JSON report as text: always valid UTF-8 once encoded.
+
+    A lone surrogate (a file name in GBK bytes that reached a message) cannot be encoded; it is written
+    as the ``\\udcxx`` escape JSON allows instead of breaking the whole report.
+    """
+    text = json.dumps(to_json(results, lang), ensure_ascii=False, indent=2, default=str)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import multiprocessing
 import os
 import re
+import signal
 import time
 import zipfile
 from collections.abc import Callable
@@ -14,8 +17,8 @@ from html import escape
 from pathlib import Path
 from typing import IO
 
-from .errors import UsageError
-from .files import inside, safe_part, write_atomic
+from .errors import OutputError, UsageError
+from .files import OutputBatch, display_path, inside, safe_part, write_atomic, write_new
 from .layout import Layout
 from .roster import RosterEntry, read_roster
 from .workers import exit_with_parent
@@ -75,10 +78,13 @@ def new_workbook(layout: Layout, org: Org, path: str | Path, lang: str = "zh", f
     """Write one template to ``path`` (refusing to overwrite unless ``force``)."""
     check_org(layout, org)
     target = Path(path)
+    shown = display_path(target)
     if target.suffix.lower() != ".xlsx":
-        raise UsageError(f"输出文件须以 .xlsx 结尾：{target}", f"The output file must end in .xlsx: {target}")
+        raise UsageError(f"输出文件须以 .xlsx 结尾：{shown}", f"The output file must end in .xlsx: {shown}")
+    if target.is_dir():  # --force cannot help: say what is in the way
+        raise OutputError.writing(target, errno.EISDIR)
     if target.exists() and not force:
-        raise UsageError(f"{target} 已存在；如要覆盖，请加 --force。", f"{target} exists; add --force to overwrite it.")
+        raise UsageError(f"{shown} 已存在；如要覆盖，请加 --force。", f"{shown} exists; add --force to overwrite it.")
     write_atomic(target, lambda fh: write_template(layout, org, fh, lang))
     return target
 
@@ -101,17 +107,31 @@ class RosterResult:
 _STAMP: Stamp | None = None
 
 
-def _init_worker(layout: Layout, year: int, lang: str) -> None:
+def _init_worker(layout: Layout, year: int, lang: str, worker: bool = False, parent: int | None = None) -> None:
+    """Set a process up to write templates: the run's own (``worker=False``) or a pool worker.
+
+    ``parent``: the run's pid when the worker is its direct child (fork, spawn; a forkserver's workers
+    are the server's children, and the server ends with the run).
+    """
     global _STAMP
-    exit_with_parent()
+    if worker:
+        exit_with_parent()
+        if parent is not None and os.getppid() != parent:  # the run was killed before this worker watched it
+            os._exit(1)
+        # A worker asked to stop just stops, and Ctrl+C is the parent's to handle (it stops handing out
+        # work and waits for the files in hand): the parent owns the temporary folder and removes it.
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STAMP = Stamp(layout, year, lang)
 
 
-def _write_one(args: tuple[str, str, int, str, str]) -> str:
-    code, name, year, lang, target = args
+def _write_one(args: tuple[str, str, int, str, str, str]) -> str:
+    """Write one school's template to its temporary path (``target`` is the name the user will see)."""
+    code, name, year, lang, temp, target = args
     assert _STAMP is not None
     org = Org(name, code, year)
-    write_atomic(Path(target), lambda fh: _STAMP.write(org, fh))  # type: ignore[union-attr]
+    write_new(Path(temp), lambda fh: _STAMP.write(org, fh), shown=target)  # type: ignore[union-attr]
     return target
 
 
@@ -125,11 +145,17 @@ def new_from_roster(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RosterResult:
-    """Write one pre-filled template per roster school into ``folder``.
+    """Write one pre-filled template per roster school into ``folder``, all or nothing.
 
     The roster is checked completely first, and every target name is known
     before anything is written: a bad roster or an existing file (without
     ``force``) writes nothing.
+
+    Every template is first written into one temporary folder inside ``folder`` (see
+    :class:`sheetplan.files.OutputBatch`) and the files are moved into place only when all of them are
+    written. A failure on the way — a full disk, no permission, a worker process that dies, Ctrl+C —
+    removes the temporary folder and leaves ``folder`` as it was; a write failure is an
+    :class:`OutputError` naming the file.
     """
     start = time.perf_counter()
     entries = read_roster(roster, layout)
@@ -137,18 +163,31 @@ def new_from_roster(
         check_org(layout, Org(e.name, e.code, year))
     out = Path(folder)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} 不是文件夹。", f"{out} is not a folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    targets = [inside(out, roster_file_name(e, year)) for e in entries]
-    existing = [t for t in targets if t.exists()]
-    if existing and not force:
-        names = "、".join(t.name for t in existing[:5]) + (" …" if len(existing) > 5 else "")
-        raise UsageError(
-            f"{len(existing)} 个文件已存在（{names}）；如要覆盖，请加 --force。未写入任何文件。",
-            f"{len(existing)} files exist ({names}); add --force to overwrite. Nothing was written.",
-        )
+        raise UsageError(f"{display_path(out)} 不是文件夹。", f"{display_path(out)} is not a folder.")
+    names = [roster_file_name(e, year) for e in entries]
+    if out.is_dir():
+        in_the_way = [out / n for n in names if (out / n).is_dir()]
+        if in_the_way:  # --force cannot help: say what is in the way before anything is written
+            raise OutputError.writing(in_the_way[0], errno.EISDIR)
+        existing = [n for n in names if (out / n).exists()]
+        if existing and not force:
+            shown = "、".join(display_path(n) for n in existing[:5]) + (" …" if len(existing) > 5 else "")
+            raise UsageError(
+                f"{len(existing)} 个文件已存在（{shown}）；如要覆盖，请加 --force。未写入任何文件。",
+                f"{len(existing)} files exist ({shown}); add --force to overwrite. Nothing was written.",
+            )
     jobs = max(1, jobs or os.cpu_count() or 1)
-    tasks = [(e.code, e.name, year, lang, str(t)) for e, t in zip(entries, targets, strict=True)]
+    with OutputBatch(out) as batch:  # makes the folder (or says why it cannot)
+        targets = [inside(out, n) for n in names]
+        tasks = [(e.code, e.name, year, lang, str(batch.path_for(t)), str(t)) for e, t in zip(entries, targets, strict=True)]
+        _write_all(tasks, layout, year, lang, jobs, progress)
+        batch.commit(targets)
+    return RosterResult(out, targets, time.perf_counter() - start, jobs)
+
+
+def _write_all(tasks: list[tuple[str, str, int, str, str, str]], layout: Layout, year: int, lang: str, jobs: int,
+               progress: Callable[[int, int], None] | None) -> None:
+    """Write every task's template, in this process (``jobs == 1``) or in a pool of ``jobs`` processes."""
     done = 0
     if jobs == 1:
         _init_worker(layout, year, lang)
@@ -157,10 +196,19 @@ def new_from_roster(
             done += 1
             if progress:
                 progress(done, len(tasks))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(layout, year, lang)) as pool:
-            for _ in pool.map(_write_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))):
-                done += 1
-                if progress:
-                    progress(done, len(tasks))
-    return RosterResult(out, targets, time.perf_counter() - start, jobs)
+        return
+    context = multiprocessing.get_context()
+    parent = os.getpid() if context.get_start_method() in ("fork", "spawn") else None
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                               initargs=(layout, year, lang, True, parent))
+    try:
+        for _ in pool.map(_write_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))):
+            done += 1
+            if progress:
+                progress(done, len(tasks))
+    except BaseException:
+        # Stop handing out work and wait for the files in hand: once this returns no worker writes into the
+        # temporary folder any more, so removing it removes everything.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
