@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from sheetplan.fieldtypes import parse
+from sheetplan.fieldtypes import (
+    ERROR_VALUES,
+    SLOW,
+    CellError,
+    ExternalFormula,
+    _fast,
+    fast_column,
+    fast_parser,
+    parse,
+    parse_full,
+    show,
+)
 from sheetplan.layout import load_layout
 
 LAYOUT = load_layout("school")
@@ -46,9 +61,10 @@ _AWKWARD = ["", " ", "x", " 罗强 ", "罗强", "罗强\u3000", "\t", "139000075
 
 @pytest.mark.parametrize("field", [f for s in LAYOUT.sheets for f in s.input_fields], ids=lambda f: f.key)
 def test_the_fast_path_agrees_with_the_full_parser(field):
-    """A merge parses most cells through fast_parser; whatever it accepts, parse() reads the same, without a finding."""
-    from sheetplan.fieldtypes import SLOW, fast_parser
+    """A merge parses most cells through fast_parser; whatever it accepts, the full parser reads the same, without a finding.
 
+    Issue point 4: the reference is parse_full; parse() itself returns through a fast path first.
+    """
     fast = fast_parser(field, 2025, LAYOUT)
     accepted = 0
     for raw in _AWKWARD:
@@ -56,12 +72,117 @@ def test_the_fast_path_agrees_with_the_full_parser(field):
         if got is SLOW:
             continue
         accepted += 1
-        full = parse(field, raw, 2025, LAYOUT)
+        full = parse_full(field, raw, 2025, LAYOUT)
         assert (got, type(got)) == (full.value, type(full.value)) and not full.findings, (field.key, raw)
     if field.type in ("text", "money", "date", "phone"):
         assert accepted, field.key  # the fast path is really taken for the common types
-    from sheetplan.fieldtypes import fast_column
-
     column = [*_AWKWARD, *LAYOUT.lists[field.list].values[:3]] if field.list else list(_AWKWARD)
     marker = object()
     assert fast_column(field, 2025, LAYOUT, marker)(column) == [marker if v == "" else fast(v) for v in column]
+
+
+# --------------------------------------------------------------------------- fast paths against the full parser
+
+_INPUTS = [f for s in LAYOUT.sheets for f in s.input_fields]
+# Variants a district's own layout may have: numbers without bounds, negative money, a free date, a short text.
+_VARIANTS = [
+    dataclasses.replace(_field("schedule", "planned_people"), key="any_int", min=None, max=None),
+    dataclasses.replace(_field("schedule", "budget"), key="signed_money", allow_negative=True, max=1e6),
+    dataclasses.replace(_field("ledger", "date"), key="any_date", within="any"),
+    dataclasses.replace(_field("ledger", "voucher"), key="short_code", max_length=3),
+    dataclasses.replace(_field("plan", "task"), key="short_text", max_length=4),
+]
+FIELDS = _INPUTS + _VARIANTS
+# Every kind of space a cell can hold (Python's str.strip() takes all of them), and what full-width typing gives.
+SPACES = " \t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2002\u2003\u2007\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+FULL_WIDTH = "０１２３４５６７８９ＡＢＣａｂｃ－．，（）￥"
+_LIST_VALUES = sorted({v for lst in LAYOUT.lists.values() for v in lst.values})
+_WORDS = st.one_of(
+    st.text(alphabet="0123456789", min_size=1, max_size=12),
+    st.text(alphabet=FULL_WIDTH + "0123456789", min_size=1, max_size=12),
+    st.text(alphabet="0123456789-./年月日", min_size=1, max_size=12),
+    st.sampled_from(_LIST_VALUES + sorted(ERROR_VALUES) + ["inf", "-inf", "nan", "NaN", "1e999", "罗强", "#", "#1"]),
+    st.text(max_size=8),
+)
+TEXT = st.builds(lambda a, w, b: a + w + b, st.text(alphabet=SPACES, max_size=2), _WORDS, st.text(alphabet=SPACES, max_size=2))
+NUMBERS = st.one_of(
+    st.floats(),  # inf, -inf, NaN, ±0.0, subnormals, 1.8e308 …
+    st.sampled_from([0, 0.0, -0.0, math.inf, -math.inf, math.nan, 1e999, 1e308, 2.0**63, 714.455, 7.0, 12.0, 13.0]),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),  # what the reader returns as an int (a 64-bit cell)
+)
+RAW = st.one_of(
+    TEXT, NUMBERS, st.booleans(), st.just(""),
+    st.builds(lambda a, e, b: a + e + b, st.text(alphabet=SPACES, max_size=1), st.sampled_from(sorted(ERROR_VALUES)),
+              st.text(alphabet=SPACES, max_size=1)),
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
+    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 12, 31)),
+    st.sampled_from(sorted(ERROR_VALUES)).map(CellError),
+    st.just(ExternalFormula("[1]Sheet1!A1")),
+)
+
+
+def _same(a, b) -> bool:
+    return (a, type(a)) == (b, type(b))
+
+
+@settings(max_examples=700, deadline=None)
+@given(raw=RAW)
+@example(raw="００１")
+@example(raw=math.inf)
+@example(raw="13９００００７５６７")
+@example(raw="#DIV/0!")
+def test_every_fast_path_agrees_with_the_types_own_parser(raw):
+    """Issue point 4: whatever a fast path accepts, the type's own (full) parser reads the same value without a finding.
+
+    The reference is parse_full, not parse (which returns through the fast path first). Each value is tried in
+    every field; values include inf, -inf, NaN, huge and signed-zero numbers, full-width digits and letters,
+    every width of space, tabs and line breaks, and the error values.
+    """
+    marker = object()
+    for field in FIELDS:
+        full = parse_full(field, raw, 2025, LAYOUT)
+        column = fast_column(field, 2025, LAYOUT, marker)([raw])
+        one = fast_parser(field, 2025, LAYOUT)(raw)
+        assert column == [marker if raw == "" else one], (field.key, raw)
+        if one is not SLOW:
+            assert _same(one, full.value) and not full.findings and not full.blank, (field.key, raw, one, full)
+        quick = _fast(field, raw, 2025, LAYOUT)
+        if quick is not None:
+            assert _same(quick.value, full.value) and not quick.findings and not full.findings, (field.key, raw, quick, full)
+        through = parse(field, raw, 2025, LAYOUT)
+        assert _same(through.value, full.value), (field.key, raw)
+        assert [f.code for f in through.findings] == [f.code for f in full.findings], (field.key, raw)
+
+
+@pytest.mark.parametrize("raw", ["００１", "ＡＢ１２", "Ａ－01"])
+def test_a_full_width_code_is_folded_on_every_path(raw):
+    """Issue point 4: ００１ and 001 are one 凭证号; the fast paths used to keep the full-width one as it was."""
+    f = _field("ledger", "voucher")
+    folded = {"００１": "001", "ＡＢ１２": "AB12", "Ａ－01": "A-01"}[raw]
+    assert fast_parser(f, 2025, LAYOUT)(raw) is SLOW
+    assert fast_column(f, 2025, LAYOUT, None)([raw, folded]) == [SLOW, folded]
+    parsed = parse(f, raw, 2025, LAYOUT)
+    assert parsed.value == folded
+    assert [(x.code, x.zh) for x in parsed.findings] == [("normalized", f"凭证号“{raw}”按“{folded}”读取（全角字符已转为半角）。")]
+
+
+@pytest.mark.parametrize("raw", [math.inf, -math.inf, math.nan])
+def test_infinity_in_a_number_field_without_bounds_is_a_cell_problem(raw):
+    """Issue point 4: <v>1e999</v> (read as inf) in an int field without a max raised OverflowError on the fast path."""
+    f = _VARIANTS[0]
+    assert fast_parser(f, 2025, LAYOUT)(raw) is SLOW
+    parsed = parse(f, raw, 2025, LAYOUT)
+    assert parsed.value is None
+    assert [(x.code, x.zh) for x in parsed.findings] == [
+        ("not_a_number", f"计划人数“{show(raw)}”不是有效数字（超出表格软件能表示的范围），请改填数字。")]
+
+
+@pytest.mark.parametrize("raw", [CellError("#DIV/0!"), "#N/A", " #REF! "])
+@pytest.mark.parametrize(("sheet", "key"), [("ledger", "income"), ("ledger", "summary"), ("ledger", "date"), ("care", "reason")])
+def test_an_error_value_is_never_blank(sheet, key, raw):
+    """Issue point 2: an error value (as the file marks it, or its text) is an error_value finding, never a blank."""
+    parsed = parse(_field(sheet, key), raw, 2025, LAYOUT)
+    assert parsed.value is None and not parsed.blank
+    shown = raw.strip()
+    assert [x.code for x in parsed.findings] == ["error_value"]
+    assert f"是错误值“{shown}”" in parsed.findings[0].zh

@@ -1,7 +1,10 @@
 """Parse one cell value for one field, the way a person typed it.
 
 A value comes from the spreadsheet reader as str, float, int, bool, date or
-datetime. :func:`parse` returns the typed value and the findings about it
+datetime; a cell that holds an error value, or a formula into another
+workbook without a saved result, comes as a :class:`CellError` or an
+:class:`ExternalFormula` (strings), and is always a finding, never a blank.
+:func:`parse` returns the typed value and the findings about it
 (codes of :mod:`sheetplan.problems` with zh/en text, no location: the reader
 adds that). Blank stays blank (``None``), never 0. Every normalisation that
 changed what was typed is reported, so nothing is guessed silently.
@@ -33,6 +36,22 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-\d{7,8}(?:-\d{1,6})?$")
 _LANDLINE_DIGITS = re.compile(r"^0\d{9,11}$")
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+# The error values a spreadsheet shows in a cell. They are data about the cell (a formula that fails, a
+# reference to something deleted), never a blank: a row holding one is rejected, not merged as if empty.
+ERROR_VALUES = frozenset({"#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!"})
+
+
+class CellError(str):
+    """An error value the file stores as such (an Excel ``t="e"`` cell, a cached formula error): its text."""
+
+    __slots__ = ()
+
+
+class ExternalFormula(str):
+    """A formula that points at another workbook and has no saved result: its text (there is no value)."""
+
+    __slots__ = ()
 
 
 @dataclass
@@ -142,7 +161,27 @@ def parse(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: boo
     fast = _fast(f, raw, year, layout)
     if fast is not None:
         return fast
+    return parse_full(f, raw, year, layout, in_formulas)
+
+
+def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
+    """:func:`parse` without its shortcut for plain values: the type's own parser, the reference for every fast path."""
     ctx = _Ctx(f, year, layout, f.label, in_formulas)
+    if isinstance(raw, str):
+        if isinstance(raw, ExternalFormula):
+            return ctx.bad("external_reference",
+                           f"{f.label['zh']}的公式“{raw}”引用了另一个工作簿，文件里没有保存它的计算结果，读不到数值。"
+                           "请在表格软件中更新链接后保存，或把它改为数值（复制后“选择性粘贴—数值”）。",
+                           f"{f.label['en']} is the formula '{raw}', which refers to another workbook, and the file holds "
+                           "no saved result for it: there is no value to read. Update the link and save, or paste it as a value.")
+        shown = raw.strip()
+        if isinstance(raw, CellError) or shown in ERROR_VALUES:
+            # Also as plain text: formats that lose the cell type (an .ods from another program, pasted text)
+            # keep the error's text, and a clerk sees the same error either way.
+            return ctx.bad("error_value",
+                           f"{f.label['zh']}是错误值“{shown}”，不是数据（通常是公式出错，或引用的单元格已删除）。请改正公式或改填数值。",
+                           f"{f.label['en']} holds the error value '{shown}', not data (usually a formula that fails or "
+                           "refers to a deleted cell). Correct the formula or type the value.")
     if is_blank(raw):
         ctx.out.blank = True
         if f.default is not None:
@@ -164,7 +203,8 @@ def _fast(f: Field, raw: Any, year: int | None, layout: Layout) -> Parsed | None
     if t == "text" or t == "code" and f.pattern is None:
         if type(raw) is str:
             v = raw.strip()
-            if v and (f.max_length is None or len(v) <= f.max_length):
+            if v and (f.max_length is None or len(v) <= f.max_length) and v not in ERROR_VALUES \
+                    and (t == "text" or _nfkc_stable(v)):
                 return Parsed(v)
         return None
     if t == "money" or t == "int":
@@ -205,11 +245,12 @@ def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], A
     t = f.type
     if t in ("text", "code") and f.pattern is None:
         limit = f.max_length or 10**9
+        code = t == "code"
 
         def text(raw: Any) -> Any:
             if type(raw) is str:
                 v = raw.strip()
-                if v and len(v) <= limit:
+                if v and len(v) <= limit and v not in ERROR_VALUES and (not code or _nfkc_stable(v)):
                     return v
             return SLOW
         return text
@@ -223,7 +264,11 @@ def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], A
                 if t == "money":
                     r = round(raw + 0.0, 2)
                     return r if abs(r - raw) < 1e-9 else SLOW
-                return int(raw) if raw == int(raw) else SLOW
+                if tr is int:
+                    return raw
+                # is_integer() is False for inf (1e999 in a cell), which int() cannot convert: the full parser
+                # reports it as not_a_number, like NaN (a cell cannot hold either as a number).
+                return int(raw) if raw.is_integer() else SLOW
             return SLOW
         return number
     if t == "date":
@@ -283,15 +328,27 @@ def fast_column(f: Field, year: int | None, layout: Layout, if_blank: Any) -> Ca
         return lambda column: [v if v.__class__ is day and start <= v <= end else if_blank if v == "" else one(v)
                                for v in column]
     if f.type in ("text", "code") and f.pattern is None:
-        # Text that is already tidy (the usual cell) is taken as it is, without a call.
+        # Text that is already tidy (the usual cell) is taken as it is, without a call. An error value's text
+        # (#N/A …) starts with "#": such cells take the call, which sends the error values on to parse().
         limit = f.max_length or 10**9
+        if f.type == "code":
+            # A code must also be plain ASCII here: a full-width one (００１) is folded and noted by the full parser.
+            return lambda column: [v if v.__class__ is str and v and len(v) <= limit and v.isascii() and not v[0].isspace()
+                                   and not v[-1].isspace() and v[0] != "#" else if_blank if v == "" else one(v) for v in column]
         return lambda column: [v if v.__class__ is str and v and len(v) <= limit and not v[0].isspace() and not v[-1].isspace()
-                               else if_blank if v == "" else one(v) for v in column]
+                               and v[0] != "#" else if_blank if v == "" else one(v) for v in column]
     return lambda column: [if_blank if v == "" else one(v) for v in column]
 
 
 _MONTHS = frozenset(range(1, 13))
-_MOBILE_EXACT = re.compile(r"1[3-9]\d{9}")  # a mobile number typed as text, nothing to tidy
+# A mobile number typed as text, nothing to tidy. ASCII digits only: \d would also take full-width ones (１３９…),
+# which the full parser folds to ASCII and notes.
+_MOBILE_EXACT = re.compile(r"1[3-9][0-9]{9}")
+
+
+def _nfkc_stable(v: str) -> bool:
+    """True when NFKC leaves ``v`` as it is (every ASCII text): a code needs no folding, and no note."""
+    return v.isascii() or unicodedata.is_normalized("NFKC", v)
 
 
 def _check_limits(ctx: _Ctx, raw: Any) -> None:
@@ -355,17 +412,25 @@ def _code(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.out
 
 
-def _to_number(ctx: _Ctx, raw: Any, units: str) -> float | None:
-    """A float from a number or from text like ¥1,200.00 / 1200元 / 1.2万 / （100）."""
+def _to_number(ctx: _Ctx, raw: Any, units: str) -> float | int | None:
+    """A float from a number or from text like ¥1,200.00 / 1200元 / 1.2万 / （100）; an int cell stays an exact int."""
     lab = ctx.f.label
     if isinstance(raw, bool) or isinstance(raw, (dt.date, dt.time, dt.timedelta)):
         ctx.bad("not_a_number", f"{lab['zh']}“{show(raw)}”不是数字。", f"{lab['en']} '{show(raw)}' is not a number.")
         return None
     if isinstance(raw, (int, float)):
-        if isinstance(raw, float) and not math.isfinite(raw):
-            ctx.bad("not_a_number", f"{lab['zh']}不是有效数字。", f"{lab['en']} is not a valid number.")
+        # inf and NaN (a cell stored as 1e999) are no number a spreadsheet can show: not_a_number, at the cell,
+        # rather than out_of_range, which would suggest a range that some value could meet.
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer beyond any float
+            value = math.inf
+        if not math.isfinite(value):
+            ctx.bad("not_a_number", f"{lab['zh']}“{show(raw)}”不是有效数字（超出表格软件能表示的范围），请改填数字。",
+                    f"{lab['en']} '{show(raw)}' is not a valid number (beyond what a spreadsheet can hold); type a number.")
             return None
-        return float(raw)
+        # An int (a 64-bit cell of an .xls or .ods) is kept exact: through a float, 2**53 + 1 would change.
+        return raw if type(raw) is int else value
     s = _norm(str(raw))
     negative = False
     if s.startswith("(") and s.endswith(")"):

@@ -1,8 +1,11 @@
 """Read a filled workbook back (the only module that imports spreadsheet readers).
 
 python-calamine reads the values; the zip is opened directly (with
-defusedxml) only for what values do not tell: the identity properties and
-which 余额 cells still hold a formula. Tables are found by their header
+defusedxml) only for what values do not tell: the identity properties,
+which 余额 cells still hold a formula, and the cells calamine returns as
+blank that are not (error values, formulas into another workbook without a
+saved result). An .xls or .ods is walked once before calamine opens it, for
+the same cells and for how far its sheets reach. Tables are found by their header
 labels, not by coordinates, so inserted, sorted or moved rows and columns
 are read. Every value is parsed by :mod:`sheetplan.fieldtypes`; every
 finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
@@ -10,21 +13,38 @@ finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
 
 from __future__ import annotations
 
+import codecs
 import functools
+import hashlib
+import html
 import io
+import math
 import operator
 import re
+import struct
+import threading
 import unicodedata
 import zipfile
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from .fieldtypes import SLOW, fast_column, is_blank, is_number, parse, show, sum_value
-from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter
+from .fieldtypes import (
+    SLOW,
+    CellError,
+    ExternalFormula,
+    fast_column,
+    is_blank,
+    is_number,
+    parse,
+    show,
+    sum_value,
+)
+from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter, last_data_row
 from .identity import identity_from_properties
 from .layout import Layout, Sheet
 from .problems import Problem, Report, problem
@@ -130,7 +150,8 @@ class WorkbookData:
     info_sheet: str | None = None
     tables: dict[str, Table] = field(default_factory=dict)
     report: Report = field(default_factory=Report)
-    sheet_xml: SheetXml | None = field(default=None, repr=False)
+    # While reading: the sheets' XML of an xlsx, or the scan of an .xls/.ods (what values do not tell).
+    sheet_xml: SheetXml | CellScan | None = field(default=None, repr=False)
 
     @property
     def readable(self) -> bool:
@@ -185,17 +206,23 @@ class SheetTooLarge(Exception):
 
 
 class _Book:
-    """Values of a workbook's sheets through python-calamine, read lazily."""
+    """Values of a workbook's sheets through python-calamine, read lazily.
 
-    def __init__(self, path: Path, xml: SheetXml | None = None, content: bytes | None = None) -> None:
+    ``source`` (the sheets' XML of an xlsx, or the scan of an .xls or .ods) says how far each sheet reaches and
+    which cells calamine reads as blank but are not (error values, formulas into other workbooks): those cells
+    get their :class:`CellError` / :class:`ExternalFormula` value in the rows, so that they are never blank.
+    """
+
+    def __init__(self, path: Path, source: SheetXml | CellScan | None = None, content: bytes | None = None) -> None:
         from python_calamine import CalamineWorkbook
 
         # The bytes sniffing read, when it kept them: the file is not read a second time.
         self.wb = CalamineWorkbook.from_filelike(io.BytesIO(content)) if content is not None else CalamineWorkbook.from_path(str(path))
         self.names = list(self.wb.sheet_names)
         self._rows: dict[str, list[list[Any]]] = {}
+        self.marks: dict[str, dict[tuple[int, int], str]] = {}
         self.truncated: set[str] = set()
-        self.xml = xml
+        self.xml = source
 
     def rows(self, name: str) -> list[list[Any]]:
         if name not in self._rows:
@@ -208,8 +235,27 @@ class _Book:
             if len(rows) > MAX_ROWS:
                 rows = rows[:MAX_ROWS]
                 self.truncated.add(name)
-            self._rows[name] = [r[:MAX_COLS] for r in rows]
+            rows = [r[:MAX_COLS] for r in rows]
+            marks = self.xml.marks(name) if self.xml is not None else {}
+            if marks:
+                _put_marks(rows, marks)
+            self.marks[name] = marks
+            self._rows[name] = rows
         return self._rows[name]
+
+
+def _put_marks(rows: list[list[Any]], marks: dict[tuple[int, int], str]) -> None:
+    """Write error values and external formulas into the rows calamine returned (where it left "")."""
+    for (r, c), value in marks.items():
+        if r >= MAX_ROWS or c >= MAX_COLS:
+            continue
+        while len(rows) <= r:  # calamine's area covers these cells; this only guards against it not doing so
+            rows.append([])
+        line = rows[r]
+        if len(line) <= c:
+            line.extend([""] * (c + 1 - len(line)))
+        if line[c] == "":
+            line[c] = value
 
 
 def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
@@ -224,9 +270,38 @@ def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     return _parts_of(zf.read("xl/workbook.xml"), zf.read("xl/_rels/workbook.xml.rels"))
 
 
-@functools.lru_cache(maxsize=32)
+# Workbooks made from one template share workbook.xml and its relationships byte for byte: a merge parses them
+# once. The cache is keyed by a digest, so it keeps none of the parts' bytes, and only small parts are cached:
+# a template's are a few KB, while a sheet list of megabytes (thousands of sheets, or padding) is parsed each
+# time rather than kept. At most PARTS_CACHE_ENTRIES results of at most PARTS_CACHE_INPUT bytes each.
+PARTS_CACHE_ENTRIES = 32
+PARTS_CACHE_INPUT = 256 * 1024
+_parts_cache: OrderedDict[bytes, dict[str, str]] = OrderedDict()
+_parts_lock = threading.Lock()
+
+
 def _parts_of(workbook_xml: bytes, rels_xml: bytes) -> dict[str, str]:
-    # Workbooks made from one template share these two parts byte for byte: a merge parses them once.
+    """Sheet name → part path from the two parts' bytes, through the bounded cache."""
+    if len(workbook_xml) + len(rels_xml) > PARTS_CACHE_INPUT:
+        return _parse_parts(workbook_xml, rels_xml)
+    h = hashlib.blake2b(len(workbook_xml).to_bytes(8, "little"), digest_size=32)
+    h.update(workbook_xml)
+    h.update(rels_xml)
+    digest = h.digest()
+    with _parts_lock:
+        hit = _parts_cache.get(digest)
+        if hit is not None:
+            _parts_cache.move_to_end(digest)
+            return hit
+    out = _parse_parts(workbook_xml, rels_xml)
+    with _parts_lock:
+        _parts_cache[digest] = out
+        while len(_parts_cache) > PARTS_CACHE_ENTRIES:
+            _parts_cache.popitem(last=False)
+    return out
+
+
+def _parse_parts(workbook_xml: bytes, rels_xml: bytes) -> dict[str, str]:
     wb = ElementTree.fromstring(workbook_xml)
     rels = ElementTree.fromstring(rels_xml)
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
@@ -286,9 +361,359 @@ class SheetXml:
             max_row = max(max_row, int(m.group(2)))
         return (max_row, max_col)
 
+    def marks(self, name: str) -> dict[tuple[int, int], str]:
+        """(0-based row, column) → what calamine reads as blank but is not: error values and external formulas.
+
+        Two one-byte looks (the fastest search there is) decide whether a sheet needs reading at all: a ``#``
+        (every error value's text starts with one) and a ``[`` (a reference to another workbook). Nearly every
+        sheet has neither; a template's own have none.
+        """
+        xml = self.get(name)
+        if xml is None:
+            return {}
+        out: dict[tuple[int, int], str] = {}
+        if b"#" in xml and _ERROR_TYPE.search(xml):
+            out.update(error_cells(xml))
+        if b"[" in xml and _bracket_in_formula(xml):
+            for where, text in external_formulas(xml).items():
+                out.setdefault(where, text)
+        return out
+
+    def formula_lookup(self, name: str, column: int) -> FormulaLookup | None:
+        """Which rows of ``column`` (0-based) hold a formula, or None when the sheet's XML is not to be had."""
+        xml = self.get(name)
+        return FormulaLookup(xml, column) if xml is not None else None
+
     def close(self) -> None:
         self._cache.clear()
         self._zf.close()
+
+
+_CELL_REF = re.compile(rb'(?:^|\s)r=["\']([A-Z]{1,3})(\d{1,7})["\']')
+_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?\bt=["\']e["\'][^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>', re.S)
+_ERROR_TYPE = re.compile(rb'\st=["\']e["\']')
+_VALUE_TEXT = re.compile(rb'<(?:\w+:)?v(?:\s[^>]*)?>([^<]*)</(?:\w+:)?v>')
+_FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?)(?<!/)>\s*<(?:\w+:)?f(\s[^>]*?)?(?:/>|>([^<]*)</(?:\w+:)?f>)(.*?)</(?:\w+:)?c>',
+                           re.S)
+_SHARED_INDEX = re.compile(rb'\bsi=["\'](\d+)["\']')
+# A reference into another workbook: [1]Sheet1!A1 (how Excel stores it, the number naming an externalLink part),
+# '[1]My sheet'!A1, 'C:\\x\\[b.xlsx]Sheet1'!A1, [1]!Name. A table's structured references (Table1[Col],
+# [@Col], Table1[[#This Row],[Col]]) have a name or a bracket before the "[", or no "!" after the "]".
+_EXTERNAL_REF = re.compile(r"(?:'[^']*\[([^\]']+)\][^']*'|(?<![\w\].\[])\[([^\[\]]+)\][^\s!'()\[\],;+\-*/&=<>^]*)!")
+
+
+def _ref(attrs: bytes) -> tuple[int, int] | None:
+    m = _CELL_REF.search(attrs)
+    return (int(m.group(2)) - 1, _col_index(m.group(1)) - 1) if m else None
+
+
+def _xml_text(raw: bytes) -> str:
+    return html.unescape(raw.decode("utf-8", "replace"))
+
+
+def error_cells(xml: bytes) -> dict[tuple[int, int], CellError]:
+    """(0-based row, column) → the error value of every ``t="e"`` cell of a worksheet's XML.
+
+    python-calamine returns such cells as empty strings; here they become :class:`CellError` values, which the
+    field parsers report as ``error_value``. A cell marked as an error but without its text is shown as #N/A.
+    """
+    out: dict[tuple[int, int], CellError] = {}
+    for m in _ERROR_CELL.finditer(xml):
+        where = _ref(m.group(1))
+        if where is None:
+            continue
+        v = _VALUE_TEXT.search(m.group(2))
+        out[where] = CellError((_xml_text(v.group(1)).strip() if v else "") or "#N/A")
+    return out
+
+
+def _bracket_in_formula(xml: bytes) -> bool:
+    """Whether some ``[`` stands inside a formula element: the cheap test before :func:`external_formulas`."""
+    at = xml.find(b"[")
+    while at >= 0:
+        lt = xml.rfind(b"<", 0, at)
+        tag = xml[lt + 1:lt + 12]
+        if tag[:1] == b"f" and tag[1:2] in (b" ", b">", b"\t", b"\r", b"\n") or re.match(rb"\w+:f[\s>]", tag):
+            return True
+        at = xml.find(b"[", at + 1)
+    return False
+
+
+def is_external_formula(text: str) -> bool:
+    """Whether a formula refers to a cell or name of another workbook (``[0]`` is the workbook itself)."""
+    return any((m.group(1) or m.group(2)) != "0" for m in _EXTERNAL_REF.finditer(text))
+
+
+def external_formulas(xml: bytes) -> dict[tuple[int, int], ExternalFormula]:
+    """(0-based row, column) → formula text, for formulas into another workbook that have no saved result.
+
+    Such a cell has nothing for calamine to read; the formula text is what a clerk can recognise. A shared
+    formula's other cells carry only its index: they are external when the formula that defines it is.
+    """
+    found: dict[tuple[int, int], ExternalFormula] = {}
+    shared: dict[bytes, str] = {}
+    followers: list[tuple[tuple[int, int], bytes, bool]] = []
+    for m in _FORMULA_CELL.finditer(xml):
+        attrs, f_attrs, f_text, rest = m.group(1), m.group(2) or b"", m.group(3), m.group(4)
+        where = _ref(attrs)
+        if where is None:
+            continue
+        v = _VALUE_TEXT.search(rest)
+        # A saved result, even an empty one of a text formula, is what calamine reads: nothing to add then.
+        no_result = v is None or (not v.group(1) and not re.search(rb'\bt=["\']str["\']', attrs))
+        si = _SHARED_INDEX.search(f_attrs)
+        if f_text is None:
+            if si is not None:
+                followers.append((where, si.group(1), no_result))
+            continue
+        text = _xml_text(f_text)
+        if "[" not in text or not is_external_formula(text):
+            continue
+        if si is not None:
+            shared[si.group(1)] = text
+        if no_result:
+            found[where] = ExternalFormula(text)
+    for where, index, no_result in followers:
+        if no_result and index in shared:
+            found[where] = ExternalFormula(shared[index])
+    return found
+
+
+# --------------------------------------------------------------------------- .xls and .ods, before calamine
+
+
+class _Rows:
+    """The 1-based rows of one column that hold a formula, as :class:`FormulaLookup` answers for an xlsx."""
+
+    def __init__(self, rows: set[int]) -> None:
+        self.rows = rows
+
+    def __contains__(self, row: int) -> bool:
+        return row in self.rows
+
+    def last(self) -> int:
+        return max(self.rows, default=0)
+
+
+class CellScan:
+    """What an .xls or .ods file holds beyond calamine's values, found by one walk through it.
+
+    calamine reads every sheet of these formats as soon as it opens the file, allocating each sheet's whole
+    used area (one value in IV65536 of an .xls takes 1.3 GB), so each sheet's reach is measured first and the
+    file refused (:class:`SheetTooLarge`) before calamine sees it. The same walk notes the cells holding an
+    error value, which calamine returns as blank, and the cells holding a formula (for the 余额 check).
+    """
+
+    def __init__(self) -> None:
+        self.extents: dict[str, tuple[int, int]] = {}
+        self.errors: dict[str, dict[tuple[int, int], CellError]] = {}
+        self.formulas: dict[str, set[tuple[int, int]]] = {}
+
+    def add(self, name: str, extent: tuple[int, int], errors: dict[tuple[int, int], CellError],
+            formulas: set[tuple[int, int]]) -> None:
+        self.extents[name] = extent
+        self.errors[name] = errors
+        self.formulas[name] = formulas
+
+    def too_large(self) -> SheetTooLarge | None:
+        """The first sheet whose used area is over :data:`MAX_AREA`, as the exception to report, or None."""
+        for name, (rows, cols) in self.extents.items():
+            if rows * cols > MAX_AREA:
+                return SheetTooLarge(name, (rows, cols))
+        return None
+
+    def extent(self, name: str) -> tuple[int, int] | None:
+        return self.extents.get(name)
+
+    def marks(self, name: str) -> dict[tuple[int, int], str]:
+        return dict(self.errors.get(name, {}))
+
+    def formula_lookup(self, name: str, column: int) -> _Rows | None:
+        cells = self.formulas.get(name)
+        return None if cells is None else _Rows({r + 1 for r, c in cells if c == column})
+
+    def close(self) -> None:
+        self.errors.clear()
+        self.formulas.clear()
+
+
+# BIFF error codes (BOOLERR and FORMULA records) and the records that put a value in a cell: NUMBER, RK,
+# LABELSST, LABEL, RSTRING, BOOLERR, FORMULA (each starts with row, column), and MULRK (a run of RK values).
+_BIFF_ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?", 0x24: "#NUM!",
+                0x2A: "#N/A", 0x2B: "#GETTING_DATA"}
+_BIFF_CELLS = frozenset({0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, 0x0006})
+_BIFF_MULRK = 0x00BD
+_BIFF_BOF, _BIFF_EOF = 0x0809, 0x000A
+_MARK_CAP = 100_000  # error and formula cells noted per sheet; a sheet with more is refused as too large anyway
+
+
+def scan_xls(content: bytes) -> CellScan | None:
+    """Walk an .xls (BIFF5/BIFF8) workbook stream: each sheet's reach, error cells and formula cells.
+
+    None when the stream cannot be walked (not a compound file, encrypted, damaged): calamine then decides.
+    """
+    from .sniff import ole_stream
+
+    stream = ole_stream(content)
+    if stream is None or len(stream) < 8:
+        return None
+    unpack = struct.unpack_from
+    try:
+        rtype, _, version = unpack("<HHH", stream, 0)
+        if rtype != _BIFF_BOF:
+            return None
+        biff8 = version == 0x0600
+        sheets: list[tuple[str, int]] = []
+        codec = "cp1252"
+        pos, end = 0, len(stream)
+        while pos + 4 <= end:
+            rtype, size = unpack("<HH", stream, pos)
+            body = pos + 4
+            pos = body + size
+            if rtype == _BIFF_EOF:
+                break
+            if rtype == 0x002F:  # FILEPASS: what follows is encrypted
+                return None
+            if rtype == 0x0042 and size >= 2:  # CODEPAGE, for BIFF5 sheet names
+                codec = _codec(unpack("<H", stream, body)[0])
+            elif rtype == 0x0085 and size >= 8:  # BOUNDSHEET: where a sheet starts, and its name
+                offset, cch = unpack("<I", stream, body)[0], stream[body + 6]
+                if biff8:
+                    wide = stream[body + 7] & 1
+                    raw = stream[body + 8: body + 8 + cch * (2 if wide else 1)]
+                    name = raw.decode("utf-16-le" if wide else "latin-1", "replace")
+                else:
+                    name = stream[body + 7: body + 7 + cch].decode(codec, "replace")
+                sheets.append((name, offset))
+        scan = CellScan()
+        for name, offset in sheets:
+            scan.add(name, *_walk_biff_sheet(stream, offset))
+        return scan
+    except (struct.error, IndexError):
+        return None
+
+
+def _codec(codepage: int) -> str:
+    """The Python codec of a BIFF CODEPAGE value (cp1252 when unknown)."""
+    name = {1200: "utf-16-le", 367: "ascii", 10000: "mac_roman", 32768: "mac_roman"}.get(codepage, f"cp{codepage}")
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return "cp1252"
+    return name
+
+
+def _walk_biff_sheet(stream: bytes, offset: int) -> tuple[tuple[int, int], dict[tuple[int, int], CellError], set[tuple[int, int]]]:
+    """(rows, columns) reached, error cells and formula cells of the sheet substream at ``offset``."""
+    unpack = struct.unpack_from
+    errors: dict[tuple[int, int], CellError] = {}
+    formulas: set[tuple[int, int]] = set()
+    last_row = last_col = -1
+    depth, pos, end = 0, offset, len(stream)
+    cells, mulrk = _BIFF_CELLS, _BIFF_MULRK
+    while pos + 4 <= end:
+        rtype, size = unpack("<HH", stream, pos)
+        body = pos + 4
+        pos = body + size
+        if rtype in cells:
+            if depth != 1 or size < 4:
+                continue
+            r, c = unpack("<HH", stream, body)
+            if r > last_row:
+                last_row = r
+            if c > last_col:
+                last_col = c
+            if rtype == 0x0006:  # FORMULA: an error result has 0xFFFF in the last two bytes of its value, type 2
+                if len(formulas) < _MARK_CAP:
+                    formulas.add((r, c))
+                if size >= 14 and stream[body + 12: body + 14] == b"\xff\xff" and stream[body + 6] == 2 \
+                        and len(errors) < _MARK_CAP:
+                    errors[(r, c)] = CellError(_BIFF_ERRORS.get(stream[body + 8], "#N/A"))
+            elif rtype == 0x0205 and size >= 8 and stream[body + 7] == 1 and len(errors) < _MARK_CAP:  # BOOLERR: an error
+                errors[(r, c)] = CellError(_BIFF_ERRORS.get(stream[body + 6], "#N/A"))
+        elif rtype == mulrk:
+            if depth == 1 and size >= 6:
+                r = unpack("<H", stream, body)[0]
+                c = unpack("<H", stream, body + size - 2)[0]
+                last_row, last_col = max(last_row, r), max(last_col, c)
+        elif rtype == _BIFF_BOF:
+            depth += 1  # a chart inside the sheet has its own BOF … EOF
+        elif rtype == _BIFF_EOF:
+            depth -= 1
+            if depth <= 0:
+                break
+    return (last_row + 1, last_col + 1), errors, formulas
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_ODS_TEXT_P = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p"
+_ODS_CALCEXT_TYPE = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
+
+
+def scan_ods(source: bytes | Path) -> CellScan | None:
+    """Walk an .ods file's content.xml: each sheet's reach, error cells and formula cells.
+
+    LibreOffice stores a formula's error result as ``calcext:value-type="error"`` with an empty string value
+    (which calamine reads as blank) and the error's text in the cell's paragraph. None when there is no
+    content to walk; calamine then decides.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as zf, zf.open("content.xml") as fh:
+            return _walk_ods(fh)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError,
+            ElementTree.ParseError, DefusedXmlException):
+        return None
+
+
+def _walk_ods(fh: Any) -> CellScan:
+    T, vtype, rep_rows, rep_cols = _ODS_TABLE, _ODS_OFFICE + "value-type", _ODS_TABLE + "number-rows-repeated", _ODS_TABLE + "number-columns-repeated"
+    table, row_tag, cell_tags = T + "table", T + "table-row", (T + "table-cell", T + "covered-table-cell")
+    formula_attr = T + "formula"
+    scan = CellScan()
+    depth = 0
+    name = ""
+    row = col = row_span = 0
+    last_row = last_col = 0
+    row_used = False
+    errors: dict[tuple[int, int], CellError] = {}
+    formulas: set[tuple[int, int]] = set()
+    for event, elem in ElementTree.iterparse(fh, events=("start", "end")):
+        tag = elem.tag
+        if event == "start":
+            if tag == table:
+                depth += 1
+                if depth == 1:
+                    name, row, last_row, last_col, errors, formulas = elem.get(T + "name", ""), 0, 0, 0, {}, set()
+            elif tag == row_tag and depth == 1:
+                row_span, col, row_used = int(elem.get(rep_rows, "1")), 0, False
+            continue
+        if tag in cell_tags and depth == 1:
+            span = int(elem.get(rep_cols, "1"))
+            used = elem.get(vtype) is not None or any(p.text or len(p) for p in elem.findall(_ODS_TEXT_P))
+            if used:
+                row_used = True
+                last_col = max(last_col, col + span)
+                if span * row_span <= _MARK_CAP:  # a larger block is refused as too large anyway
+                    spots = [(row + k, col + j) for k in range(row_span) for j in range(span)]
+                    if elem.get(_ODS_CALCEXT_TYPE) == "error":
+                        text = "".join("".join(p.itertext()) for p in elem.findall(_ODS_TEXT_P)).strip() or "#N/A"
+                        errors.update(dict.fromkeys(spots, CellError(text)))
+                    if elem.get(formula_attr) is not None and len(formulas) < _MARK_CAP:
+                        formulas.update(spots)
+            col += span
+            elem.clear()
+        elif tag == row_tag and depth == 1:
+            if row_used:
+                last_row = max(last_row, row + row_span)
+            row += row_span
+            elem.clear()
+        elif tag == table:
+            if depth == 1:
+                scan.add(name, (last_row, last_col), errors, formulas)
+            depth -= 1
+            elem.clear()
+    return scan
 
 
 def formula_cells(xml: bytes | None, column: int) -> set[int] | None:
@@ -338,6 +763,12 @@ class FormulaLookup:
                 return False
         self.pos = at + len(needle)
         return _FORMULA_NEXT.match(self.xml, self.pos) is not None
+
+    def last(self) -> int:
+        """The last 1-based row of the column that holds a formula (0 when none does)."""
+        if self.all is None:
+            self.all = formula_cells(self.xml, self.column)
+        return max(self.all, default=0)  # type: ignore[arg-type]
 
     def _find(self, needle: bytes, start: int) -> int:
         xml = self.xml
@@ -398,8 +829,32 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
                 data.sheet_xml = SheetXml(zf, _sheet_parts(zf))
             except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
                 zf.close()
+    content = sniffed.data
+    if sniffed.kind in ("xls", "ods"):
+        # calamine reads every sheet of these when it opens the file: measure them before it does. An .xls is
+        # walked from its bytes, which calamine then reads too (the file is read once more, not twice).
+        scan: CellScan | None = None
+        if sniffed.kind == "ods":
+            scan = scan_ods(p)
+        else:
+            try:
+                content = p.read_bytes()
+            except OSError:
+                content = None
+            scan = scan_xls(content) if content is not None else None
+        too_large = scan.too_large() if scan is not None else None
+        if too_large is not None:
+            last = a1(too_large.extent[0] - 1, too_large.extent[1] - 1)
+            data.add("sheet_too_large",
+                     f"文件 {data.display} 的工作表“{too_large.name}”内容延伸到 {last}，远超表格范围；.{sniffed.kind} 文件只能整个读入，"
+                     "所以整个文件未读取。请删除表格以外的内容，或另存为 .xlsx 后再报送。",
+                     f"The sheet '{too_large.name}' of {data.display} has content as far as {last}, far outside the table; "
+                     f"an .{sniffed.kind} file can only be read whole, so the file was not read. Delete what lies outside "
+                     "the table, or save it as .xlsx, and send it again.", sheet=too_large.name)
+            return data
+        data.sheet_xml = scan
     try:
-        return _read_book(data, p, sniffed.kind, sniffed.data)
+        return _read_book(data, p, sniffed.kind, content)
     finally:
         if data.sheet_xml is not None:
             data.sheet_xml.close()
@@ -482,7 +937,7 @@ def _read(data: WorkbookData, book: _Book, kind: str) -> None:
         if sheet.kind == "form":
             _read_form(data, sheet, name, rows)
         else:
-            data.tables[sheet.key] = _read_table(data, sheet, name, header, rows)
+            data.tables[sheet.key] = _read_table(data, sheet, name, header, rows, book.marks.get(name) or {})
     _check_identity_against_info(data)
 
 
@@ -615,15 +1070,21 @@ def _report_findings(data: WorkbookData, parsed: Any, raw: Any, sheet_name: str,
     if isinstance(value, str) and len(value) > 200:
         value = value[:200] + "…"
     for finding in parsed.findings:
-        data.add(finding.code, finding.zh, finding.en, sheet=sheet_name, cell=cell, row=row, field=f.key,
-                 value=value, table=table)
+        zh, en = finding.zh, finding.en
+        if finding.code in _LOCATED:
+            # What the cell holds is no value at all: say where it is, so that a clerk can find and mend it.
+            zh, en = f"工作表“{sheet_name}”的 {cell} 单元格：{zh}", f"Sheet '{sheet_name}', cell {cell}: {en}"
+        data.add(finding.code, zh, en, sheet=sheet_name, cell=cell, row=row, field=f.key, value=value, table=table)
     if parsed.blank and f.required:
         data.add("required", f"“{f.label['zh']}”必须填写。", f"'{f.label['en']}' is required.",
                  sheet=sheet_name, cell=cell, row=row, field=f.key, value=None, table=table)
 
 
+_LOCATED = frozenset({"error_value", "external_reference"})
+
+
 def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | None,
-                rows: list[list[Any]]) -> Table:
+                rows: list[list[Any]], marks: dict[tuple[int, int], str] | None = None) -> Table:
     table = Table(sheet.key, name)
     match = _header_match(sheet, rows)
     if match is None:
@@ -701,7 +1162,7 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     table.records = [Record(first + i, dict(zip(keys, values, strict=True)), body[i], where)
                      for i, values in zip(kept, zip(*parsed_columns, strict=True), strict=True)]
     for f in formulas:
-        _check_running_balance(data, sheet, table, f, rows)
+        _check_running_balance(data, sheet, table, f, marks or {})
     return table
 
 
@@ -721,22 +1182,58 @@ def _rule_fields(sheet: Sheet) -> set[str]:
     return out
 
 
-def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any, rows: list[list[Any]]) -> None:
-    """Recompute 余额 (never trust cached values) and report formulas typed over."""
+def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any,
+                           marks: dict[tuple[int, int], str]) -> None:
+    """Recompute 余额 (never trust cached values) and report formulas typed over or missing.
+
+    The workbook's own 余额 is ``上年结余 + SUM(收入 so far) − SUM(支出 so far)``; SUM counts numbers only. A cached
+    余额 is compared with what that formula gives from the cells as they are (§6), and only where the two differ
+    is the cell looked at: a live formula is never reported as typed over (its cached value may be stale, or an
+    error that follows from a cell reported at its own place); a constant is ``formula_overwritten``; an empty
+    cell without a formula is ``formula_missing`` (a warning: nothing was typed over, and the row is read with its
+    recomputed balance).
+    """
     rb = f.formula["running_balance"]
     plus, minus = rb["plus"], rb["minus"]
     if plus not in table.columns or minus not in table.columns:
         return
     opening_key = rb["opening"].split(".", 1)[1]
     opening_raw = data.info_raw.get(opening_key)
-    opening_ok = opening_raw is None or is_number(opening_raw)
-    opening_parsed = data.info.get(opening_key) or 0.0
+    opening_value = data.info.get(opening_key)
     col = table.columns[f.key]
     pc, mc = table.columns[plus], table.columns[minus]
-    with_formula: FormulaLookup | None | bool = False  # made at the first mismatch (rare: most files have none)
-    sheet_total = sum_value(opening_raw)
-    true_total = float(opening_parsed)
+    # The 1-based row from which the spreadsheet's own 余额 is an error rather than a number (never, by default).
+    broken_from: float = math.inf
+    if opening_raw is None or is_number(opening_raw):
+        sheet_total = sum_value(opening_raw)
+    elif type(opening_raw) is str and opening_value is not None:
+        # Text the reader reads as a number ("1,200.00", "１２００"; it has its own warning). In arithmetic the
+        # spreadsheet converts it too: LibreOffice 7.4 (xlsx-recalc, zh-CN) computes "1200", "1,200.00", "１２００",
+        # " 1200 ", "1.2E3" and "(100)" + SUM(…) as numbers, and gives #VALUE! for "¥1,200.00" and "1200元"; Excel
+        # converts numeric text in arithmetic as well. So compare with that number: where an application gives
+        # #VALUE! instead, the 余额 cells hold live formulas, which are never reported as typed over.
+        sheet_total = float(opening_value)
+    else:
+        # An error value, a formula into another workbook, text that is no number (约一千), a date or a boolean:
+        # every 余额 formula gives an error (or nothing comparable). The cause has its own problem at 上年结余;
+        # here each 余额 is still checked for its formula, so that a constant typed over one is not missed.
+        sheet_total = 0.0
+        broken_from = 0
+    # An error value (or a formula into another workbook) among the amounts makes SUM, and so every 余额 from
+    # its row on, an error in the spreadsheet: that error is reported at the amount, not at each 余额 after it.
+    header = table.header_row or 0
+    for (r, c) in marks:
+        if (c == pc or c == mc) and r + 1 > header:
+            broken_from = min(broken_from, r + 1)
+    true_total = float(opening_value) if is_number(opening_value) else 0.0
+    lookup: Any = False  # the column's formulas, looked at only when a row needs it (most files: never)
+    # Rows from here on lie under the template's formula rows: whatever their 余额 holds, whether it is a formula
+    # is looked at (a balance typed there by hand may even be right, yet no total of the workbook counts the row).
+    below_from = last_data_row(sheet) + 2
+    limit = min(broken_from, below_from)  # rows above it whose cached 余额 is the computed one need no look
+    warned = False
     key = f.key
+    label = f.label
     for rec in table.records:
         line = rec._line  # the raw cells, without a raw_of call each ("" is an empty cell)
         width = len(line)
@@ -748,26 +1245,88 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
         values = rec.values
         true_total += (values.get(plus) or 0.0) - (values.get(minus) or 0.0)
         values[key] = round(true_total, 2)
-        if not opening_ok or is_blank(raw_plus) and is_blank(raw_minus):
+        if is_blank(raw_plus) and is_blank(raw_minus):
+            continue  # the formula shows nothing on a row without amounts
+        cached = line[col] if col < width else ""
+        row = rec.row
+        if row < limit:
+            if type(cached) is float and abs(cached - sheet_total) <= 0.005:
+                continue  # the usual row: the stored balance is the computed one
+            if not math.isfinite(sheet_total):
+                broken_from = limit = row  # an amount beyond what a spreadsheet holds (1e999): reported at that cell
+            elif is_number(cached) and abs(cached - sheet_total) <= 0.005:
+                continue
+        if lookup is False:
+            source = data.sheet_xml
+            lookup = source.formula_lookup(table.sheet_name or "", col) if source is not None else None
+        if lookup is not None and row in lookup:
+            if type(cached) is CellError and row < broken_from and not warned:
+                # A live formula showing an error that no amount explains (a text 上年结余 an application would
+                # not convert, a formula that lost its reference): the workbook's own 余额 are unusable from here.
+                # A warning, once: the reader's balance is recomputed, and the rows themselves are sound.
+                warned = True
+                data.add("error_value",
+                         f"工作表“{table.sheet_name}”的 {rec.cells[key]} 单元格：{label['zh']}的公式显示错误值“{cached}”，"
+                         f"从这一行起工作簿自身的余额不可用（读取时已按收支重新计算，此行为 {values[key]:,.2f}）。"
+                         "常见原因是上年结余或某笔金额填成了带符号或单位的文字，请改填为数字。",
+                         f"Sheet '{table.sheet_name}', cell {rec.cells[key]}: the {label['en']} formula shows the error "
+                         f"'{cached}', so the workbook's own balances are unusable from this row on (read with the "
+                         f"recomputed balance, {values[key]:,.2f} here). Usually the opening balance or an amount was "
+                         "typed as text with a symbol or unit: retype it as a number.",
+                         severity="warning", sheet=table.sheet_name, cell=rec.cells[key], row=row, field=key,
+                         value=str(cached), table=sheet.key)
+            continue  # a live formula: its cached value may simply be stale
+        if lookup is None and (row >= broken_from or is_number(cached) and abs(cached - sheet_total) <= 0.005):
+            continue  # the formulas cannot be seen, and the cached value gives nothing to object to
+        # The last formula row: from the sheet when it can be seen, else the template's own last input row.
+        last = (lookup.last() if lookup is not None else 0) or below_from - 1
+        if row > last or is_blank(cached):
+            _formula_missing(data, sheet, table, f, rec, last, cached, sheet_total if row < broken_from else None)
             continue
-        cached = line[col] if col < width else None
-        if type(cached) is float and abs(cached - sheet_total) <= 0.005:
-            continue  # the usual row: the stored balance is the computed one
-        cached = None if cached == "" else cached
-        cached_num = cached if is_number(cached) else None
-        if cached_num is None or abs(cached_num - sheet_total) > 0.005:
-            if with_formula is False:
-                xml = data.sheet_xml.get(table.sheet_name or "") if data.sheet_xml is not None else None
-                with_formula = FormulaLookup(xml, col) if xml is not None else None
-            if with_formula is not None and rec.row in with_formula:  # type: ignore[operator]
-                continue  # a live formula: its cached value may simply be stale
-            label = f.label
-            data.add("formula_overwritten",
-                     f"{label['zh']}应为公式计算的 {sheet_total:,.2f}，但单元格里是固定值“{show(cached) if cached is not None else '空白'}”：公式被改掉了，请恢复公式。",
-                     f"{label['en']} should be the computed {sheet_total:,.2f}, but the cell holds the constant "
-                     f"'{show(cached) if cached is not None else 'blank'}': the formula was typed over.",
-                     sheet=table.sheet_name, cell=rec.cells[f.key], row=rec.row, field=f.key,
-                     value=show(cached) if cached is not None else None, table=sheet.key)
+        shown = show(cached)
+        kind_zh, kind_en = ("错误值", "the error value") if isinstance(cached, (CellError, ExternalFormula)) else ("固定值", "the constant")
+        if row >= broken_from:
+            zh = (f"{label['zh']}应为公式，但单元格里是{kind_zh}“{shown}”：公式被改掉了，请恢复公式。"
+                  "（上年结余或此前某笔金额不是数字，表格软件中这一栏的公式此时也会显示错误值，修正后才能核对余额。）")
+            en = (f"{label['en']} should be a formula, but the cell holds {kind_en} '{shown}': the formula was typed "
+                  "over; restore it. (The opening balance or an earlier amount is not a number, so the formula would "
+                  "show an error here too until that is corrected.)")
+        else:
+            zh = f"{label['zh']}应为公式计算的 {sheet_total:,.2f}，但单元格里是{kind_zh}“{shown}”：公式被改掉了，请恢复公式。"
+            en = (f"{label['en']} should be the computed {sheet_total:,.2f}, but the cell holds {kind_en} '{shown}': "
+                  "the formula was typed over.")
+        data.add("formula_overwritten", zh, en, sheet=table.sheet_name, cell=rec.cells[key], row=row, field=key,
+                 value=shown, table=sheet.key)
+
+
+def _formula_missing(data: WorkbookData, sheet: Sheet, table: Table, f: Any, rec: Record, last: int,
+                     cached: Any, computed: float | None) -> None:
+    """A 余额 without a formula on a row with amounts, not typed over one: ``formula_missing`` (warning), once.
+
+    Below ``last``, the last row holding the formula (a row typed under the table), the workbook's own 余额 and
+    totals leave the row out, whatever its 余额 cell holds; inside the table (an empty 余额 whose formula was
+    deleted, or a row inserted) only the row's own 余额 is not shown, as the other rows' sums still count it.
+    Either way the row is read, with its recomputed balance.
+    """
+    label, key, balance = f.label, f.key, rec.values[f.key]
+    if rec.row > last:
+        typed_zh = typed_en = ""
+        if not is_blank(cached) and not (is_number(cached) and computed is not None and abs(cached - computed) <= 0.005):
+            typed_zh = f"单元格里填的“{show(cached)}”不是公式算出的，"
+            typed_en = f"The '{show(cached)}' typed in the cell is not a computed balance. "
+        zh = (f"{label['zh']}没有公式：第 {rec.row} 行在表格预设公式的最后一行（第 {last} 行）之下，工作簿自身的余额和合计"
+              f"都不包括这一行（读取时已按收支重新计算，余额为 {balance:,.2f}）。{typed_zh}请把上一行的余额公式向下复制到这一行，"
+              "或者在表格内部插入行后再填写。")
+        en = (f"{label['en']} has no formula: row {rec.row} is below row {last}, the last one with the template's "
+              f"formulas, so the workbook's own balance and totals leave it out (read with the recomputed balance "
+              f"{balance:,.2f}). {typed_en}Copy the balance formula down to this row, or insert rows inside the table.")
+    else:
+        zh = (f"{label['zh']}单元格没有公式（公式被删除，或者这一行是后来插入的），工作簿里这一行不显示余额"
+              f"（读取时已按收支重新计算，为 {balance:,.2f}）。请从上一行复制余额公式。")
+        en = (f"The {label['en']} cell has no formula (deleted, or the row was inserted later), so the workbook shows "
+              f"no balance on this row (read with the recomputed balance {balance:,.2f}). Copy the formula from the row above.")
+    data.add("formula_missing", zh, en, sheet=table.sheet_name, cell=rec.cells[key], row=rec.row, field=key,
+             value=None if is_blank(cached) else show(cached), table=sheet.key)
 
 
 def _check_identity_against_info(data: WorkbookData) -> None:

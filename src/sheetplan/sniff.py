@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,6 +296,91 @@ def ole_stream_names(data: bytes) -> set[str]:
         if label and "\0" not in label:
             names.add(label)
     return names
+
+
+_FREE_SECTOR = 0xFFFFFFFA  # this and above: end of chain, free, FAT or DIFAT sector — never a data sector
+
+
+def ole_stream(data: bytes, names: tuple[str, ...] = ("Workbook", "Book")) -> bytes | None:
+    """The first stream called one of ``names`` (in that order) of an OLE compound file, or None.
+
+    None also for anything malformed (a truncated file, a chain that loops or points outside the file): the
+    caller then knows nothing more than before. Sector chains are followed with a bound on their length.
+    """
+    try:
+        return _ole_stream(data, names)
+    except (struct.error, IndexError, ValueError, KeyError):
+        return None
+
+
+def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
+    if len(data) < 512 or not data.startswith(OLE_MAGIC):
+        return None
+    shift, mini_shift = struct.unpack_from("<HH", data, 0x1E)
+    if shift not in (9, 12) or not 0 < mini_shift < shift:
+        return None
+    size = 1 << shift
+    n_fat, dir_start = struct.unpack_from("<II", data, 0x2C)
+    cutoff, minifat_start, _n_minifat, difat_next, n_difat = struct.unpack_from("<IIIII", data, 0x38)
+    n_sectors = max(0, (len(data) - size) // size + 1)
+    per_sector = size // 4
+
+    def sector(i: int) -> bytes:
+        if i >= n_sectors:
+            raise ValueError("sector outside the file")
+        return data[(i + 1) * size:(i + 2) * size]
+
+    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < _FREE_SECTOR]
+    for _ in range(min(n_difat, n_sectors)):
+        if difat_next >= _FREE_SECTOR or len(fat_sectors) >= n_fat:
+            break
+        entries = struct.unpack(f"<{per_sector}I", sector(difat_next))
+        fat_sectors += [s for s in entries[:-1] if s < _FREE_SECTOR]
+        difat_next = entries[-1]
+    raw_fat = b"".join(sector(s) for s in fat_sectors[:n_fat])
+    fat = struct.unpack(f"<{len(raw_fat) // 4}I", raw_fat)
+
+    def chain(start: int, table: tuple[int, ...], read: Callable[[int], bytes]) -> bytes:
+        parts, at = [], start
+        for _ in range(len(table) + 1):  # a longer chain loops
+            if at >= _FREE_SECTOR:
+                return b"".join(parts)
+            parts.append(read(at))
+            at = table[at]
+        raise ValueError("the sector chain loops")
+
+    directory = chain(dir_start, fat, sector)
+    entries = []
+    for at in range(0, len(directory) - 127, 128):
+        length = struct.unpack_from("<H", directory, at + 64)[0]
+        kind = directory[at + 66]
+        start, low, high = struct.unpack_from("<III", directory, at + 116)
+        label = directory[at:at + max(0, min(length, 64) - 2)].decode("utf-16-le", "replace")
+        entries.append((label, kind, start, low if shift == 9 else low | high << 32))  # v3 files: the high half is junk
+    if not entries or entries[0][1] != 5:
+        return None
+    by_name = {label: (kind, start, length) for label, kind, start, length in entries if kind == 2}
+    found = next((by_name[n] for n in names if n in by_name), None)
+    if found is None:
+        return None
+    _, start, length = found
+    if length > len(data):
+        return None
+    if length >= cutoff:
+        return chain(start, fat, sector)[:length]
+    # A small stream lives in the mini stream (the root entry's own stream), in 64-byte mini sectors.
+    root_start, root_length = entries[0][2], entries[0][3]
+    mini_stream = chain(root_start, fat, sector)[:root_length]
+    raw_minifat = chain(minifat_start, fat, sector)
+    minifat = struct.unpack(f"<{len(raw_minifat) // 4}I", raw_minifat)
+    mini = 1 << mini_shift
+
+    def mini_sector(i: int) -> bytes:
+        if (i + 1) * mini > len(mini_stream):
+            raise ValueError("mini sector outside the mini stream")
+        return mini_stream[i * mini:(i + 1) * mini]
+
+    return chain(start, minifat, mini_sector)[:length]
 
 
 def _ole(p: Path, name: str) -> Sniffed:
