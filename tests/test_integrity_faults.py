@@ -197,7 +197,6 @@ def _export_consistent(export: Path) -> None:
     assert ours == {f["name"] for f in listed["files"]}
 
 
-@pytest.mark.xfail(strict=False, reason="export folder atomic write pending")
 def test_a_killed_merge_leaves_an_export_of_one_run_or_one_marked_as_not(tmp_path):
     """Issue point 17: after kill -9 at any moment, the --export folder is one run's export or is marked as not,
     and the next complete run clears the temporary folder a killed export was being written in."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,8 +154,7 @@ def _write_parquet(path: Path, sheet: Any, rows: Any) -> None:
         columns += [[r[0] for r in chunk], [r[1] for r in chunk], [r[-2] for r in chunk], [r[-1] for r in chunk]]
         return pa.record_batch([pa.array(c, type=f.type) for c, f in zip(columns, fields, strict=True)], schema=schema)
 
-    tmp = path.with_name(f".~{path.name}")
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_output(path) as fh, pq.ParquetWriter(fh, schema) as writer:
         chunk: list[tuple] = []
         for row in rows:
             chunk.append(row)
@@ -163,7 +162,6 @@ def _write_parquet(path: Path, sheet: Any, rows: Any) -> None:
                 writer.write_batch(batch(chunk))
                 chunk = []
         writer.write_batch(batch(chunk))  # possibly empty: the file still has its schema
-    tmp.replace(path)
 
 
 def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False) -> list[Path]:
@@ -198,52 +196,51 @@ def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parq
                  workbook: Path | None = None) -> list[Path]:
     """Write the export so that a folder is never a mix of two runs without saying so (§9).
 
-    Every file is first written into a temporary folder beside ``folder``; then the old ``manifest.json``
+    Every file is first written into a temporary folder inside ``folder``; then the old ``manifest.json``
     is removed, the files are moved in one by one (each move atomic), and the new manifest — naming the
     run, and each file with its size and SHA-256 — goes in last. A folder whose manifest is missing, or
     whose files differ from it, is not one run's export. Files of an earlier export that this run does
-    not write (a Parquet file, say) are removed; anything else in the folder is left alone.
+    not write (a Parquet file, say) are removed; anything else in the folder is left alone. A write that
+    fails is an :class:`OutputError` naming the export folder; a folder this run made is then removed.
     """
     from . import __version__
+    from .errors import OutputError
+    from .files import temp_folder_beside
 
     out = Path(folder)
+    existed = out.exists()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _output_error(out, exc) from exc
-    tmp = Path(tempfile.mkdtemp(prefix=f".~sheetplan-{os.getpid()}-", suffix=".tmp", dir=out.parent))
-    try:
-        written = export_csv(result, tmp, lang, parquet)
-        files = []
-        for p in written:
-            h = hashlib.sha256()
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            files.append({"name": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()})
-        manifest = {"run": result.run_id, "generator": f"sheetplan {__version__}", "layout": result.layout.id,
-                    "layout_version": result.layout.version, "inputs": len(result.files),
-                    "workbook": workbook.name if workbook is not None else None, "files": files}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        with contextlib.suppress(FileNotFoundError):
-            (out / MANIFEST).unlink()
-        ours = {f"{t.key}{ext}" for t in result.layout.tables for ext in (".csv", ".parquet")} | {
-            "problems.csv", "submissions.csv"}
-        for name in ours - {p.name for p in written}:
-            with contextlib.suppress(FileNotFoundError):
-                (out / name).unlink()
-        for p in written:
-            os.replace(p, out / p.name)
-        os.replace(tmp / MANIFEST, out / MANIFEST)
-    except OSError as exc:
-        raise _output_error(out, exc) from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with temp_folder_beside(out) as tmp:
+            try:
+                written = export_csv(result, tmp, lang, parquet)
+            except OutputError as exc:  # name the folder the user gave, not the temporary one
+                raise OutputError.writing(out, exc.os_errno or errno.EIO) from exc
+            files = []
+            for p in written:
+                h = hashlib.sha256()
+                with open(p, "rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                files.append({"name": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()})
+            manifest = {"run": result.run_id, "generator": f"sheetplan {__version__}", "layout": result.layout.id,
+                        "layout_version": result.layout.version, "inputs": len(result.files),
+                        "workbook": workbook.name if workbook is not None else None, "files": files}
+            try:
+                (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+                with contextlib.suppress(FileNotFoundError):
+                    (out / MANIFEST).unlink()
+                ours = {f"{t.key}{ext}" for t in result.layout.tables for ext in (".csv", ".parquet")} | {
+                    "problems.csv", "submissions.csv"}
+                for name in ours - {p.name for p in written}:
+                    with contextlib.suppress(FileNotFoundError):
+                        (out / name).unlink()
+                for p in written:
+                    os.replace(p, out / p.name)
+                os.replace(tmp / MANIFEST, out / MANIFEST)
+            except OSError as exc:
+                raise OutputError.writing(out, exc) from exc
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)  # a folder made by this run holds nothing of any run
+        raise
     return [out / p.name for p in written] + [out / MANIFEST]
-
-
-def _output_error(path: Path, exc: OSError) -> Exception:
-    from .errors import SheetplanError
-
-    err = SheetplanError(f"无法写入导出文件夹 {path}：{exc.strerror or exc}。", f"Cannot write the export folder {path}: {exc.strerror or exc}.")
-    return err

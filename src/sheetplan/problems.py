@@ -41,7 +41,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "income_expense_both_or_none": ("error", "收入、支出须且只须填一栏并大于 0", "exactly one of income and expense must be filled and > 0"),
     "direction_mismatch": ("error", "金额填在与科目方向不符的一栏", "the amount is in the column opposite to the category's direction"),
     "formula_overwritten": ("error", "公式被改成了固定数值", "a formula was overwritten with a constant"),
-    "formula_missing": ("warning", "此行没有公式，工作簿自身的合计不含此行", "this row has no formula: the workbook's own totals leave it out"),
+    "formula_missing": ("warning", "此行余额没有公式（行在表格之外或公式被删），工作簿自身的余额和合计不含此行", "this row's balance has no formula (a row outside the table, or the formula deleted): the workbook's own balance and totals leave it out"),
     "cap_exceeded": ("error", "超过上限", "a cap is exceeded"),
     "month_mismatch": ("error", "活动日期不在所填月份内", "the date is not in the given month"),
     "repeat_visit": ("warning", "同一人同一事由 30 天内重复慰问", "the same member visited for the same reason within 30 days"),

@@ -7,12 +7,16 @@ import threading
 import time
 
 
-def exit_with_parent(poll_seconds: float = 0.5) -> None:
+def exit_with_parent(poll_seconds: float = 0.5, parent: int | None = None) -> None:
     """End this worker soon after its parent dies.
 
     A killed `sheetplan merge` (Ctrl+C in a closed terminal, the task manager, an out-of-memory kill) cannot
     shut its pool down; without this its workers would wait for work forever, holding memory and file handles.
+    ``parent`` is the pid the parent had when it started the pool: a worker that starts just after its parent
+    was killed already has another parent, and ends at once.
     """
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
     parent = os.getppid()
 
     def watch() -> None:

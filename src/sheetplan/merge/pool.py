@@ -16,7 +16,6 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from ..files import temp_folder
 from ..workers import collect_garbage_rarely, exit_with_parent, yield_to_parent
 
 T = TypeVar("T")
@@ -92,10 +92,10 @@ def call(job: Job[T, R], task: T, timeout: int) -> R:
         return job.failed(task, "timeout", time.perf_counter() - start)
 
 
-def _init(job: Any, markers: Path | None, grace: int) -> None:
+def _init(job: Any, markers: Path | None, grace: int, parent: int | None) -> None:
     global _JOB, _MARKERS, _GRACE, _DEVNULL, _IN_WORKER
     _IN_WORKER = True
-    exit_with_parent()
+    exit_with_parent(parent=parent)
     yield_to_parent()
     collect_garbage_rarely()
     _JOB, _MARKERS, _GRACE = job, markers, grace
@@ -173,8 +173,7 @@ def run(tasks: Sequence[T], job: Job[T, R], on_result: Callable[[int, R], None],
         return
     workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     context = multiprocessing.get_context(start_method) if start_method else None
-    with tempfile.TemporaryDirectory(prefix="sheetplan-workers-") as marks:
-        markers = Path(marks)
+    with temp_folder("workers") as markers:
         todo = list(range(len(tasks)))
         while todo:
             before = len(todo)
@@ -201,7 +200,7 @@ def _run_pool(work: list[tuple[int, Any]], job: Any, workers: int, timeout: int,
     broken = False
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_init,
-                                 initargs=(job, markers, grace)) as pool:
+                                 initargs=(job, markers, grace, _parent(context))) as pool:
             futures = []
             for c in chunks:
                 try:
@@ -218,6 +217,12 @@ def _run_pool(work: list[tuple[int, Any]], job: Any, workers: int, timeout: int,
     except BrokenProcessPool:  # raised again while shutting the broken pool down
         broken = True
     return broken
+
+
+def _parent(context: Any) -> int | None:
+    """The pid a worker's parent has when the pool starts it: ours, except under forkserver (the server's)."""
+    method = context.get_start_method() if context is not None else multiprocessing.get_start_method()
+    return None if method == "forkserver" else os.getpid()
 
 
 def _in_hand(markers: Path) -> set[int]:
@@ -239,7 +244,7 @@ def _isolated(task: Any, job: Any, timeout: int, grace: int, context: Any) -> An
     start = time.perf_counter()
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init,
-                                 initargs=(job, None, grace)) as pool:
+                                 initargs=(job, None, grace, _parent(context))) as pool:
             ((_, r),) = pool.submit(_run_chunk, [(0, task)], timeout).result()
             return r
     except BrokenProcessPool:

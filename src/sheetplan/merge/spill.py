@@ -9,6 +9,7 @@ import tempfile
 import weakref
 from collections.abc import Iterator
 
+from ..files import temp_dir
 from ..layout import Layout
 from .results import FileResult, ReadPlan
 
@@ -102,7 +103,7 @@ class Spill:
     def __init__(self, layout: Layout, csv: bool = False, rows: bool = True) -> None:
         """``csv``: keep the export's CSV lines; ``rows=False``: keep rows only of the tables that cross-school
         rules read (an export alone needs no more), count the others."""
-        self.folder = tempfile.mkdtemp(prefix="sheetplan-merge-")
+        self.folder = temp_dir("merge")
         kept = None if rows else frozenset(t.key for t in layout.tables if t.merge_rules)
         self.plan = ReadPlan(csv, kept)
         self.stores = {t.key: RowStore(self.folder, kept is None or t.key in kept) for t in layout.tables}
