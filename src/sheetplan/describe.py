@@ -8,6 +8,7 @@ changes every text that mentions it.
 from __future__ import annotations
 
 from .layout import Field, Layout, Rule
+from .rules.registry import kind_of
 
 TYPE_NAMES = {
     "text": ("文字", "text"),
@@ -80,75 +81,16 @@ def describe_field(f: Field, layout: Layout, year: int | None, lang: str) -> str
     return sep.join(parts) + ("." if en else "。")
 
 
-def _labels(layout: Layout, sheet_key: str, keys: list[str] | str, lang: str) -> str:
-    sheet = layout.sheet(sheet_key)
-    names = [keys] if isinstance(keys, str) else list(keys)
-    out = []
-    for k in names:
-        if "." in k:
-            s, f = k.split(".", 1)
-            out.append(layout.sheet(s).field(f).label[lang])
-        else:
-            out.append(sheet.field(k).label[lang])
-    return ("、" if lang == "zh" else ", ").join(out)
+SEVERITY_WORDS = {"error": ("错误", "error"), "warning": ("提醒", "warning"), "info": ("说明", "info")}
 
 
 def describe_rule(rule: Rule, layout: Layout, lang: str) -> str:
-    """A rule of the layout in plain words, with its limits."""
-    en = lang == "en"
-    p = rule.params
-    lab = lambda k: _labels(layout, rule.sheet, k, lang)  # noqa: E731
-    kind = rule.kind
-    if kind == "compare":
-        factor = f"{_num(p['factor'])} × " if p.get("factor") else ""
-        text = (f"{lab(p['field'])} should be {p['op']} {factor}{lab(p['other'])}" if en
-                else f"{lab(p['field'])}应 {p['op']} {factor}{lab(p['other'])}")
-    elif kind == "required_if":
-        cond = "、".join(f"{lab(k)}为“{v}”" for k, v in p["when"].items())
-        cond_en = ", ".join(f"{lab(k)} is {v}" for k, v in p["when"].items())
-        text = f"{lab(p['field'])} is required when {cond_en}" if en else f"{cond}时必须填写{lab(p['field'])}"
-    elif kind == "same_month":
-        text = f"{lab(p['field'])} must fall in {lab(p['month_field'])}" if en else f"{lab(p['field'])}须在{lab(p['month_field'])}所填的月份内"
-    elif kind == "cap_per_row":
-        caps = ("; " if en else "，").join(f"{k} ≤ {_num(v)}" for k, v in p["caps"].items())
-        text = (f"{lab(p['fields'])} per row, by {lab(p['by'])}: {caps} yuan" if en
-                else f"每次{lab(p['fields'])}合计按{lab(p['by'])}不超过：{caps} 元")
-    elif kind == "cap_sum":
-        cond = "".join(f"{v}" for v in (p.get("when") or {}).values())
-        text = (f"{cond}: {lab(p['fields'])} per {lab(p['group_by'])} per year ≤ {_num(p['cap'])} yuan" if en
-                else f"{cond}：同一{lab(p['group_by'])}全年{lab(p['fields'])}合计不超过 {_num(p['cap'])} 元")
-    elif kind == "repeat_within":
-        text = (f"the same {lab(p['fields'])} twice within {p['days']} days is flagged" if en
-                else f"同一{lab(p['fields'])}在 {p['days']} 天内重复出现会提示")
-    elif kind == "exactly_one":
-        text = f"fill exactly one of {lab(p['fields'])}, greater than 0" if en else f"{lab(p['fields'])}只填一栏，且大于 0"
-    elif kind == "direction":
-        text = (f"income categories go in {lab(p['income'])}, expense categories in {lab(p['expense'])}" if en
-                else f"收入类科目填在{lab(p['income'])}栏，支出类科目填在{lab(p['expense'])}栏")
-    elif kind in ("unique", "unique_across"):
-        where = " across schools" if kind == "unique_across" and en else ""
-        text = (f"{lab(p['fields'])} must not repeat{where}" if en
-                else f"{lab(p['fields'])}不得重复" + ("（跨学校）" if kind == "unique_across" else ""))
-    elif kind == "not_descending":
-        text = f"{lab(p['field'])} should not go back in time" if en else f"{lab(p['field'])}应按先后顺序登记"
-    elif kind == "nonnegative_balance":
-        text = f"{lab(p['field'])} should not become negative" if en else f"{lab(p['field'])}不应为负数"
-    elif kind == "requires_value":
-        (wk, wv), = p["when"].items()
-        text = (f"{lab(wk)} {wv} requires {lab(p['other'])} {p['value']}" if en
-                else f"{lab(wk)}为“{wv}”时{lab(p['other'])}须为“{p['value']}”")
-    elif kind == "max_when":
-        (wk, wv), = p["when"].items()
-        text = (f"{lab(p['field'])} ≤ {_num(p['max'])} when {lab(wk)} is {wv}" if en
-                else f"{lab(wk)}为“{wv}”时{lab(p['field'])}不超过 {_num(p['max'])}")
-    elif kind == "cap_count":
-        extra = ", ".join(f"{k} {_num(v)}" for k, v in (p.get("caps") or {}).items())
-        text = (f"at most {_num(p['cap'])} entries per {lab(p['group_by'])} per school" + (f" ({extra})" if extra else "") if en
-                else f"每校每个{lab(p['group_by'])}最多报 {_num(p['cap'])} 人" + (f"（{extra}）" if extra else ""))
-    elif kind == "cap_distinct":
-        text = (f"one {lab(p['group_by'])} enters at most {_num(p['cap'])} {lab(p['distinct'])}" if en
-                else f"每人最多报 {_num(p['cap'])} 个{lab(p['distinct'])}")
-    else:  # pragma: no cover - the layout checker admits only the kinds above
-        text = kind
-    sev = {"error": ("错误", "error"), "warning": ("提醒", "warning"), "info": ("说明", "info")}[rule.severity]
-    return f"{text} ({sev[1]})" if en else f"{text}（{sev[0]}）"
+    """A rule of the layout in plain words, with its limits and its severity.
+
+    The words are the rule kind's own (its ``describe`` in :mod:`sheetplan.rules`); a rule of the layout's
+    ``cross_checks`` has no sheet of its own.
+    """
+    sheet = layout.sheet(rule.sheet) if rule.sheet else None
+    text = kind_of(rule).describe(rule, sheet, layout, lang)
+    zh, en = SEVERITY_WORDS[rule.severity]
+    return f"{text} ({en})" if lang == "en" else f"{text}（{zh}）"

@@ -22,6 +22,9 @@ import yaml
 
 from .errors import LayoutError
 from .problems import CATALOGUE
+from .rules import registry as _registry
+from .rules.base import CAPS, CHOICE, LIST, LIST_NAME, MAPPING, NUMBER, ONE, SIDE, VALUE_OF, Param, RuleKind, misplaced
+from .rules.text import orgs_word
 
 FIELD_TYPES = ("text", "code", "int", "money", "date", "month", "list", "phone", "formula")
 SEVERITIES = ("error", "warning", "info")
@@ -36,75 +39,19 @@ EXCEL_ROWS_MAX = 1_048_576
 EXCEL_BAD_SHEET_CHARS = set("[]:*?/\\")
 RESERVED_SHEET_KEYS = ("readme", "lists", "meta")
 
-# Rule kinds and which of their parameters name fields of the same sheet
-# (single names or lists of names). Cross-sheet references use "sheet.field".
+# Rule kinds are declared once, in the registry of sheetplan.rules: their parameters (and which name fields),
+# their scope and hence the list of the layout they are written under — rules (each file, by check and by merge),
+# merge_rules (across schools, by merge only) or the top-level cross_checks (across the tables of one file).
+# The registry imports neither this module nor the reader, so it can be read here while this module loads.
+RULES_KEY, MERGE_RULES_KEY, CROSS_CHECKS_KEY = _registry.RULES_KEY, _registry.MERGE_RULES_KEY, _registry.CROSS_CHECKS_KEY
+# Kept for reader.py/merge.py until they use the registry (and read by tests/test_integrity_layout.py), derived
+# from it, for the kinds written under a sheet: the parameters naming fields, the required parameters, the list.
 RULE_FIELD_PARAMS: dict[str, tuple[str, ...]] = {
-    "compare": ("field", "other"),
-    "required_if": ("field", "when"),
-    "same_month": ("field", "month_field"),
-    "cap_per_row": ("fields", "by"),
-    "cap_sum": ("fields", "group_by", "when"),
-    "repeat_within": ("fields", "date"),
-    "exactly_one": ("fields",),
-    "direction": ("field", "income", "expense"),
-    "unique": ("fields",),
-    "not_descending": ("field",),
-    "nonnegative_balance": ("field",),
-    "requires_value": ("field", "when", "other"),
-    "max_when": ("field", "when"),
-    "cap_count": ("group_by",),
-    "cap_distinct": ("group_by", "distinct"),
-    "unique_across": ("fields",),
-}
+    n: k.field_params for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
 RULE_REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
-    "compare": ("field", "op", "other"),
-    "required_if": ("field", "when"),
-    "same_month": ("field", "month_field"),
-    "cap_per_row": ("fields", "by", "caps"),
-    "cap_sum": ("fields", "group_by", "cap"),
-    "repeat_within": ("fields", "date", "days"),
-    "exactly_one": ("fields",),
-    "direction": ("field", "income_list", "expense_list", "income", "expense"),
-    "unique": ("fields",),
-    "not_descending": ("field",),
-    "nonnegative_balance": ("field",),
-    "requires_value": ("field", "when", "other", "value"),
-    "max_when": ("field", "when", "max"),
-    "cap_count": ("group_by", "cap"),
-    "cap_distinct": ("group_by", "distinct", "cap"),
-    "unique_across": ("fields",),
-}
-# Where each rule kind is applied, hence the list of a sheet it is written under (one entry per kind):
-#   "rules"        each workbook on its own, by `check` and by `merge` for every file (the functions of rules.RULES);
-#   "merge_rules"  across the schools of a merge, by `merge` only (merge._apply_merge_rules).
-# rules.py imports this module, so it cannot be read from rules.RULES here; tests/test_integrity_layout.py
-# keeps this table, rules.RULES and what merge applies in agreement.
-RULES_KEY = "rules"
-MERGE_RULES_KEY = "merge_rules"
-RULE_SCOPE: dict[str, str] = {
-    "compare": RULES_KEY,
-    "required_if": RULES_KEY,
-    "same_month": RULES_KEY,
-    "cap_per_row": RULES_KEY,
-    "cap_sum": RULES_KEY,
-    "repeat_within": RULES_KEY,
-    "exactly_one": RULES_KEY,
-    "direction": RULES_KEY,
-    "unique": RULES_KEY,
-    "not_descending": RULES_KEY,
-    "nonnegative_balance": RULES_KEY,
-    "requires_value": RULES_KEY,
-    "max_when": RULES_KEY,
-    "cap_count": RULES_KEY,
-    "cap_distinct": RULES_KEY,
-    "unique_across": MERGE_RULES_KEY,
-}
-# Rule parameters that hold a list of field keys (the others of RULE_FIELD_PARAMS hold one key, or a mapping
-# for "when"): the rules iterate them, so a single key written without brackets would be read letter by letter.
-RULE_LIST_PARAMS = ("fields", "group_by")
-# Rules that read exactly one condition out of "when".
-RULE_ONE_CONDITION = ("requires_value", "max_when")
-COMPARE_OPS = ("<=", "<", ">=", ">", "==")
+    n: k.required for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
+RULE_SCOPE: dict[str, str] = {n: k.list_key for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
+
 # Separators that, typed inside a YAML flow list ([羽毛球，乒乓球，篮球, 排球]), silently make one item of several.
 # None of them is allowed in a list item, although a real choice could in principle contain one: the 填写说明 and
 # every message show the choices joined by "、" (zh) or ", " (en), so an item holding one of these cannot be told
@@ -894,62 +841,97 @@ class _Checker:
     def rule(self, raw: Any, path: str, sheet_key: str, fields: dict[str, Field], lists: dict[str, ListDef],
              written_under: str) -> Rule:
         m = dict(self.mapping(raw, path))
-        kind = m.pop("kind", None)
-        if kind == "cross_sum":
-            raise self.fail(f"{path}.kind", "cross_sum 比较两张表，须写在顶层的 cross_checks 下",
-                            "cross_sum compares two tables: it belongs under the top-level cross_checks")
-        if kind not in RULE_SCOPE:
-            raise self.fail(f"{path}.kind", f"未知规则“{kind}”", f"unknown rule kind '{kind}'")
-        if RULE_SCOPE[kind] != written_under:
-            if RULE_SCOPE[kind] == MERGE_RULES_KEY:
-                zh = f"规则“{kind}”比较的是各学校之间的数据，须写在 {MERGE_RULES_KEY} 下（由 merge 应用），不能写在 {written_under} 下"
-                en = f"rule kind '{kind}' compares schools with each other: it belongs under {MERGE_RULES_KEY} (applied by merge), not {written_under}"
-            else:
-                zh = f"规则“{kind}”检查的是单个文件，须写在 {RULES_KEY} 下（check 和 merge 都对每个文件应用），不能写在 {written_under} 下"
-                en = f"rule kind '{kind}' checks one file: it belongs under {RULES_KEY} (applied to each file by check and merge), not {written_under}"
-            raise self.fail(f"{path}.kind", zh, en)
-        code = self.problem_code(m.pop("code", kind), f"{path}.code")
-        severity = m.pop("severity", "error")
+        kind = self.rule_kind(m.pop("kind", None), f"{path}.kind", written_under)
+        code, severity = self.rule_code_severity(m, path, kind)
+        self.rule_params(kind, m, path, fields, lists, written_under)
+        return Rule(kind.name, code, severity, sheet_key, read_only(m))
+
+    # -- rules, through the registry of rule kinds
+    def rule_kind(self, name: Any, path: str, written_under: str) -> RuleKind:
+        """The registered kind ``name``, refused unless it is written under the list of its scope."""
+        kind = _registry.KINDS.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise self.fail(path, f"未知规则“{name}”", f"unknown rule kind '{name}'")
+        if kind.list_key != written_under:
+            words = misplaced(kind.name, kind.scope, written_under)
+            raise self.fail(path, words.zh, words.en)
+        return kind
+
+    def rule_code_severity(self, m: dict, path: str, kind: RuleKind) -> tuple[str, str]:
+        code = self.problem_code(m.pop("code", kind.name), f"{path}.code")
+        severity = m.pop("severity", kind.default_severity)
         if severity not in SEVERITIES:
             raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
-        for p in RULE_REQUIRED_PARAMS[kind]:
+        return code, severity
+
+    def rule_params(self, kind: RuleKind, m: dict, path: str, fields: dict[str, Field], lists: dict[str, ListDef],
+                    written_under: str, sheets: dict[str, Sheet] | None = None) -> None:
+        """Check a rule's parameters ``m`` against what ``kind`` declares of them."""
+        for p in kind.required:
             if p not in m:
                 raise self.fail(f"{path}.{p}", "缺少此参数", "this parameter is missing")
-        for p in RULE_FIELD_PARAMS[kind]:
-            if p not in m:
-                continue
-            value = m[p]
-            if p in RULE_LIST_PARAMS and (not isinstance(value, list) or not value):
-                raise self.fail(f"{path}.{p}", "应为字段键的列表，如 [name]", "must be a list of field keys, e.g. [name]")
-            if p == "when" and (not isinstance(value, dict) or not value):
-                raise self.fail(f"{path}.{p}", "应为“字段: 值”的键值表", "must be a mapping of field: value")
-            if p not in RULE_LIST_PARAMS and p != "when" and not isinstance(value, str):
-                raise self.fail(f"{path}.{p}", "应为一个字段键", "must be one field key")
-            names = list(value) if isinstance(value, (list, dict)) else [value]
-            for n in names:
-                self.field_ref(n, f"{path}.{p}", fields)
-            if written_under == MERGE_RULES_KEY and any("." in n for n in names):
-                # merge compares the rows of the schools' tables, which hold no other sheet's values
-                raise self.fail(f"{path}.{p}", "跨学校规则只能用本表的字段", "a rule across schools can only use fields of its own table")
-        if kind in RULE_ONE_CONDITION and len(m["when"]) != 1:
-            raise self.fail(f"{path}.when", "此规则须且只须有一个条件", "this rule takes exactly one condition")
-        if kind == "compare" and m["op"] not in COMPARE_OPS:
-            raise self.fail(f"{path}.op", f"应为 {' '.join(COMPARE_OPS)}", f"must be one of {' '.join(COMPARE_OPS)}")
-        for lk in ("income_list", "expense_list"):
-            if lk in m and m[lk] not in lists:
-                raise self.fail(f"{path}.{lk}", f"未知列表“{m[lk]}”", f"unknown list '{m[lk]}'")
-        for fk, val in (m.get("when") or {}).items():
-            if fk in fields:  # another sheet's field ("sheet.field") is a form value, not a dropdown of this table
-                self.value_in_field_list(fields[fk], val, f"{path}.when.{fk}", lists)
-        if kind in ("cap_per_row", "cap_count") and "caps" in m:
-            target = fields.get(m["by"] if kind == "cap_per_row" else m["group_by"][0])
-            for val, cap in self.mapping(m["caps"], f"{path}.caps").items():
+        unknown = sorted(set(m) - set(kind.params))
+        if unknown:
+            known = ", ".join(kind.params)
+            raise self.fail(f"{path}.{unknown[0]}", f"规则“{kind.name}”没有此参数（可用：{known}）",
+                            f"rule kind '{kind.name}' has no such parameter (known: {known})")
+        for p, spec in kind.params.items():
+            if p in m and spec.names:
+                self.rule_field_param(m[p], spec.names, f"{path}.{p}", fields, lists, written_under)
+                if spec.single and len(m[p]) != 1:
+                    raise self.fail(f"{path}.{p}", "此规则须且只须有一个条件", "this rule takes exactly one condition")
+        for p, spec in kind.params.items():
+            if p in m:
+                self.rule_value_param(m, p, spec, f"{path}.{p}", fields, lists, sheets)
+
+    def rule_field_param(self, value: Any, names: str, path: str, fields: dict[str, Field],
+                         lists: dict[str, ListDef], written_under: str) -> None:
+        """A parameter naming fields: its shape (one key, a list of keys, field: value), and the fields it names."""
+        if names == LIST and (not isinstance(value, list) or not value):
+            # the rules iterate it: a single key written without brackets would be read letter by letter
+            raise self.fail(path, "应为字段键的列表，如 [name]", "must be a list of field keys, e.g. [name]")
+        if names == MAPPING and (not isinstance(value, dict) or not value):
+            raise self.fail(path, "应为“字段: 值”的键值表", "must be a mapping of field: value")
+        if names == ONE and not isinstance(value, str):
+            raise self.fail(path, "应为一个字段键", "must be one field key")
+        refs = list(value) if isinstance(value, (list, dict)) else [value]
+        for n in refs:
+            self.field_ref(n, path, fields)
+        if written_under == MERGE_RULES_KEY and any("." in n for n in refs):
+            # merge compares the rows of the schools' tables, which hold no other sheet's values
+            raise self.fail(path, f"跨{orgs_word('zh')}规则只能用本表的字段",
+                            f"a rule across {orgs_word('en')} can only use fields of its own table")
+        if names == MAPPING:
+            for fk, val in value.items():
+                if fk in fields:  # another sheet's field ("sheet.field") is a form value, not a dropdown of this table
+                    self.value_in_field_list(fields[fk], val, f"{path}.{fk}", lists)
+
+    def rule_value_param(self, m: dict, p: str, spec: Param, path: str, fields: dict[str, Field],
+                         lists: dict[str, ListDef], sheets: dict[str, Sheet] | None) -> None:
+        """A parameter holding something else than field keys: a number, a choice, a list's name, caps …"""
+        value, what = m[p], spec.value
+        if what == NUMBER:
+            self.number(value, path)
+        elif what == CHOICE and value not in spec.choices:
+            zh = " ".join(spec.choices) if len(spec.choices) > 2 else " 或 ".join(spec.choices)
+            en = f"one of {' '.join(spec.choices)}" if len(spec.choices) > 2 else " or ".join(spec.choices)
+            raise self.fail(path, f"应为 {zh}", f"must be {en}")
+        elif what == LIST_NAME and value not in lists:
+            raise self.fail(path, f"未知列表“{value}”", f"unknown list '{value}'")
+        elif what in (CAPS, VALUE_OF):
+            of = m.get(spec.of)
+            target = fields.get(of[0] if isinstance(of, list) else of) if of else None
+            if what == VALUE_OF:
                 if target is not None:
-                    self.value_in_field_list(target, val, f"{path}.caps.{val}", lists)
-                self.number(cap, f"{path}.caps.{val}")
-        if kind == "requires_value" and m["other"] in fields:
-            self.value_in_field_list(fields[m["other"]], m["value"], f"{path}.value", lists)
-        return Rule(kind, code, severity, sheet_key, read_only(m))
+                    self.value_in_field_list(target, value, path, lists)
+                return
+            for val, cap in self.mapping(value, path).items():
+                if target is not None:
+                    self.value_in_field_list(target, val, f"{path}.{val}", lists)
+                self.number(cap, f"{path}.{val}")
+        elif what == SIDE:
+            assert sheets is not None, "a SIDE parameter compares tables: only for the layout's cross_checks"
+            self.cross_side(value, path, sheets, lists)
 
     def problem_code(self, value: Any, path: str) -> str:
         """A rule's problem code: one of the catalogue, which every reported problem must use."""
@@ -983,10 +965,8 @@ class _Checker:
 
         for under, rules in ((RULES_KEY, sheet.rules), (MERGE_RULES_KEY, sheet.merge_rules)):
             for j, r in enumerate(rules):
-                for p in RULE_FIELD_PARAMS[r.kind]:
-                    v = r.params.get(p)
-                    for n in v if isinstance(v, (list, dict)) else ([v] if v else []):
-                        ref(n, f"{path}.{under}[{j}].{p}")
+                for p, n in _registry.kind_of(r).field_refs(r.params):
+                    ref(n, f"{path}.{under}[{j}].{p}")
         for f in sheet.fields:
             if f.formula:
                 rb = f.formula["running_balance"]
@@ -1046,29 +1026,25 @@ class _Checker:
 
     def cross_check(self, raw: Any, path: str, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> Rule:
         m = dict(self.mapping(raw, path))
-        kind = m.pop("kind", None)
-        if kind != "cross_sum":
-            raise self.fail(f"{path}.kind", "目前只支持 cross_sum", "only cross_sum is supported")
-        code = self.problem_code(m.pop("code", kind), f"{path}.code")
-        severity = m.pop("severity", "warning")
-        if severity not in SEVERITIES:
-            raise self.fail(f"{path}.severity", f"应为 {', '.join(SEVERITIES)}", f"must be one of {', '.join(SEVERITIES)}")
-        if m.get("compare") not in ("equal", "left_not_greater"):
-            raise self.fail(f"{path}.compare", "应为 equal 或 left_not_greater", "must be equal or left_not_greater")
-        for side in ("left", "right"):
-            sm = self.mapping(m.get(side), f"{path}.{side}")
-            sk = sm.get("sheet")
-            if sk not in sheets or sheets[sk].kind != "table":
-                raise self.fail(f"{path}.{side}.sheet", f"未知表格“{sk}”", f"unknown table '{sk}'")
-            fkeys = {f.key for f in sheets[sk].fields}
-            if sm.get("sum") not in fkeys:
-                raise self.fail(f"{path}.{side}.sum", f"表 {sk} 没有字段“{sm.get('sum')}”", f"table {sk} has no field '{sm.get('sum')}'")
-            for i, cond in enumerate(self.seq(sm.get("any_of", []), f"{path}.{side}.any_of")):
-                cm = self.mapping(cond, f"{path}.{side}.any_of[{i}]")
-                if cm.get("field") not in fkeys or not ({"in", "contains"} & set(cm)):
-                    raise self.fail(f"{path}.{side}.any_of[{i}]", "须有本表字段 field 及 in 或 contains", "needs a field of the table and 'in' or 'contains'")
-                if "in" in cm:
-                    # a value that is not a choice never matches: most often several choices typed as one
-                    for v in self.seq(cm["in"], f"{path}.{side}.any_of[{i}].in"):
-                        self.value_in_field_list(sheets[sk].field(cm["field"]), v, f"{path}.{side}.any_of[{i}].in", lists)
-        return Rule(kind, code, severity, "", read_only(m))
+        kind = self.rule_kind(m.pop("kind", None), f"{path}.kind", CROSS_CHECKS_KEY)
+        code, severity = self.rule_code_severity(m, path, kind)
+        self.rule_params(kind, m, path, {}, lists, CROSS_CHECKS_KEY, sheets)
+        return Rule(kind.name, code, severity, "", read_only(m))
+
+    def cross_side(self, raw: Any, path: str, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> None:
+        """One side of a comparison of two tables: {sheet, sum, any_of}."""
+        sm = self.mapping(raw, path)
+        sk = sm.get("sheet")
+        if sk not in sheets or sheets[sk].kind != "table":
+            raise self.fail(f"{path}.sheet", f"未知表格“{sk}”", f"unknown table '{sk}'")
+        fkeys = {f.key for f in sheets[sk].fields}
+        if sm.get("sum") not in fkeys:
+            raise self.fail(f"{path}.sum", f"表 {sk} 没有字段“{sm.get('sum')}”", f"table {sk} has no field '{sm.get('sum')}'")
+        for i, cond in enumerate(self.seq(sm.get("any_of", []), f"{path}.any_of")):
+            cm = self.mapping(cond, f"{path}.any_of[{i}]")
+            if cm.get("field") not in fkeys or not ({"in", "contains"} & set(cm)):
+                raise self.fail(f"{path}.any_of[{i}]", "须有本表字段 field 及 in 或 contains", "needs a field of the table and 'in' or 'contains'")
+            if "in" in cm:
+                # a value that is not a choice never matches: most often several choices typed as one
+                for v in self.seq(cm["in"], f"{path}.any_of[{i}].in"):
+                    self.value_in_field_list(sheets[sk].field(cm["field"]), v, f"{path}.any_of[{i}].in", lists)

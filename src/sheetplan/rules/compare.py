@@ -1,0 +1,149 @@
+"""Kinds comparing values of one row (or of 基本信息): compare, required_if, requires_value, max_when."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .base import CHOICE, FILE, MAPPING, NOT_YET, NUMBER, ONE, VALUE_OF, Param, RuleKind
+from .context import FileContext, blank
+from .text import Msg, Text, conditions, label, num, plain
+
+if TYPE_CHECKING:
+    from ..layout import Layout, Rule, Sheet
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+COMPARE_OPS = tuple(OPS)
+
+
+class Compare(RuleKind):
+    """A number against another field times a factor: 实际支出 <= 1.2 × 预算, 会员人数 <= 在职职工人数."""
+
+    name = "compare"
+    scope = FILE
+    params = {
+        "field": Param(names=ONE),
+        "op": Param(value=CHOICE, choices=COMPARE_OPS),
+        "other": Param(names=ONE),
+        "factor": Param(required=False, value=NUMBER),
+    }
+    messages = {
+        "fails": Msg("{field} {value} 不满足 {op} {times}{other}（{other_value}）。",
+                     "{field} {value} is not {op} {times}{other} ({other_value})."),
+    }
+    formula = NOT_YET
+
+    def check(self, ctx: FileContext) -> None:
+        p = ctx.p
+        op, factor = p["op"], float(p.get("factor", 1))
+        for rec in ctx.targets():
+            v, o = ctx.value(rec, p["field"]), ctx.value(rec, p["other"])
+            if not isinstance(v, (int, float)) or not isinstance(o, (int, float)):
+                continue
+            if not OPS[op](v, factor * o):
+                times = f"{num(factor)} × " if factor != 1 else ""
+                ctx.report(rec, p["field"], self.messages["fails"].format(
+                    field=ctx.label(p["field"]), value=num(v), op=op, times=times, other=ctx.label(p["other"]),
+                    other_value=num(o)))
+
+    def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
+        p = rule.params
+        factor = f"{plain(p['factor'])} × " if p.get("factor") else ""
+        return Text("{field}应 {op} {factor}{other}", "{field} should be {op} {factor}{other}").format(
+            field=label(layout, sheet, p["field"]), op=p["op"], factor=factor, other=label(layout, sheet, p["other"]))
+
+
+class RequiredIf(RuleKind):
+    """A field that must be filled when others hold given values: 完成日期 when 完成情况 is 已完成."""
+
+    name = "required_if"
+    scope = FILE
+    params = {
+        "field": Param(names=ONE),
+        "when": Param(names=MAPPING),
+    }
+    messages = {
+        "missing": Msg("{conditions}时必须填写{field}。", "{field} is required when {conditions}."),
+    }
+    formula = NOT_YET
+
+    def check(self, ctx: FileContext) -> None:
+        key = ctx.p["field"]
+        for rec in ctx.records():
+            if ctx.when(rec) and rec.values.get(key) is None and blank(rec.raw_of(key)):
+                ctx.report(rec, key, self.messages["missing"].format(
+                    conditions=conditions(ctx.layout, ctx.sheet, ctx.p["when"]), field=ctx.label(key)))
+
+    def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
+        p = rule.params
+        return Text("{conditions}时必须填写{field}", "{field} is required when {conditions}").format(
+            conditions=conditions(layout, sheet, p["when"]), field=label(layout, sheet, p["field"]))
+
+
+class RequiresValue(RuleKind):
+    """One value of a field requires a value of another: 组别 男子组 requires 性别 男."""
+
+    name = "requires_value"
+    scope = FILE
+    params = {
+        "field": Param(names=ONE),
+        "when": Param(names=MAPPING, single=True),
+        "other": Param(names=ONE),
+        "value": Param(value=VALUE_OF, of="other"),
+    }
+    messages = {
+        "mismatch": Msg("{when_field}“{when_value}”须为{value}，{other}却是“{found}”。",
+                        "{when_field} {when_value} requires {other} {value}, found {found}."),
+    }
+    formula = NOT_YET
+
+    def check(self, ctx: FileContext) -> None:
+        p = ctx.p
+        (wk, wv), = p["when"].items()
+        for rec in ctx.records():
+            other = rec.values.get(p["other"])
+            if rec.values.get(wk) == wv and other is not None and other != p["value"]:
+                ctx.report(rec, p["field"], self.messages["mismatch"].format(
+                    when_field=ctx.label(wk), when_value=wv, value=p["value"], other=ctx.label(p["other"]), found=other))
+
+    def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
+        p = rule.params
+        (wk, wv), = p["when"].items()
+        return Text("{when_field}为“{when_value}”时{other}须为“{value}”", "{when_field} {when_value} requires {other} {value}").format(
+            when_field=label(layout, sheet, wk), when_value=wv, other=label(layout, sheet, p["other"]), value=p["value"])
+
+
+class MaxWhen(RuleKind):
+    """An upper limit of a number that holds only for one value of another field: 年龄 ≤ 35 in 青年组."""
+
+    name = "max_when"
+    scope = FILE
+    params = {
+        "field": Param(names=ONE),
+        "when": Param(names=MAPPING, single=True),
+        "max": Param(value=NUMBER),
+    }
+    messages = {
+        "over": Msg("{when_value}：{field} {value} 超过 {max}。", "{when_value}: {field} {value} is over {max}."),
+    }
+    formula = NOT_YET
+
+    def check(self, ctx: FileContext) -> None:
+        p = ctx.p
+        (wk, wv), = p["when"].items()
+        for rec in ctx.records():
+            v = rec.values.get(p["field"])
+            if rec.values.get(wk) == wv and isinstance(v, (int, float)) and v > p["max"]:
+                ctx.report(rec, p["field"], self.messages["over"].format(
+                    when_value=wv, field=ctx.label(p["field"]), value=num(v), max=num(p["max"])))
+
+    def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
+        p = rule.params
+        (wk, wv), = p["when"].items()
+        return Text("{when_field}为“{when_value}”时{field}不超过 {max}", "{field} ≤ {max} when {when_field} is {when_value}").format(
+            when_field=label(layout, sheet, wk), when_value=wv, field=label(layout, sheet, p["field"]), max=plain(p["max"]))
+
+
+KINDS: tuple[RuleKind, ...] = (Compare(), RequiredIf(), RequiresValue(), MaxWhen())
