@@ -13,9 +13,6 @@ from sheetplan.describe import describe_rule
 from sheetplan.errors import LayoutError
 from sheetplan.layout import (
     MERGE_RULES_KEY,
-    RULE_FIELD_PARAMS,
-    RULE_REQUIRED_PARAMS,
-    RULE_SCOPE,
     RULES_KEY,
     builtin_layouts,
     builtin_source,
@@ -98,17 +95,14 @@ def test_every_kind_declares_everything(name):
 def test_every_scope_has_kinds_and_a_list_of_its_own():
     assert {k.scope for k in KINDS.values()} == set(SCOPES)
     assert len({SCOPE_OF[s].list_key for s in SCOPES}) == len(SCOPES)
-    assert set(kinds_in("merge")) == {n for n, key in RULE_SCOPE.items() if key == MERGE_RULES_KEY}
+    assert all(KINDS[n].list_key == MERGE_RULES_KEY for n in kinds_in("merge"))
 
 
-def test_the_tables_kept_for_the_reader_are_the_registry_s():
-    """layout's RULE_* names stay (reader.py reads RULE_FIELD_PARAMS); they are derived from the registry."""
-    sheet_kinds = {n for n, k in KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
-    assert set(RULE_SCOPE) == set(RULE_FIELD_PARAMS) == set(RULE_REQUIRED_PARAMS) == sheet_kinds
-    for n in sheet_kinds:
-        assert RULE_SCOPE[n] == KINDS[n].list_key
-        assert RULE_REQUIRED_PARAMS[n] == KINDS[n].required
-        assert RULE_FIELD_PARAMS[n] == tuple(p for p, s in KINDS[n].params.items() if s.names)
+def test_no_table_of_rule_kinds_outside_the_registry():
+    """Issue 14: the layout keeps no second table of the kinds' parameters or lists (the reader asks the registry)."""
+    import sheetplan.layout as layout_module
+
+    assert not [n for n in dir(layout_module) if n.startswith("RULE_")]
 
 
 def test_the_fields_a_rule_names_are_derived_from_its_parameters():

@@ -44,14 +44,6 @@ RESERVED_SHEET_KEYS = ("readme", "lists", "meta")
 # merge_rules (across schools, by merge only) or the top-level cross_checks (across the tables of one file).
 # The registry imports neither this module nor the reader, so it can be read here while this module loads.
 RULES_KEY, MERGE_RULES_KEY, CROSS_CHECKS_KEY = _registry.RULES_KEY, _registry.MERGE_RULES_KEY, _registry.CROSS_CHECKS_KEY
-# Kept for reader.py/merge.py until they use the registry (and read by tests/test_integrity_layout.py), derived
-# from it, for the kinds written under a sheet: the parameters naming fields, the required parameters, the list.
-RULE_FIELD_PARAMS: dict[str, tuple[str, ...]] = {
-    n: k.field_params for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
-RULE_REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
-    n: k.required for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
-RULE_SCOPE: dict[str, str] = {n: k.list_key for n, k in _registry.KINDS.items() if k.list_key != CROSS_CHECKS_KEY}
-
 # Separators that, typed inside a YAML flow list ([羽毛球，乒乓球，篮球, 排球]), silently make one item of several.
 # None of them is allowed in a list item, although a real choice could in principle contain one: the 填写说明 and
 # every message show the choices joined by "、" (zh) or ", " (en), so an item holding one of these cannot be told

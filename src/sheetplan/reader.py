@@ -48,6 +48,7 @@ from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter, las
 from .identity import identity_from_properties
 from .layout import Layout, Sheet
 from .problems import Problem, Report, problem
+from .rules.registry import fields_read_by_rules
 from .sniff import sniff
 
 MAX_ROWS = 200_000  # per sheet; far above any school's year, far below a memory problem
@@ -1111,7 +1112,7 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
             data.add("extra_column", f"“{show(hrow[c])}”不是本表的栏目，该列未读取。",
                      f"'{show(hrow[c])}' is not a column of this table; it was not read.",
                      sheet=name, cell=a1(header, c), row=header + 1, value=show(hrow[c]), table=sheet.key)
-    important = data.layout.formula_fields(sheet.key) | _rule_fields(sheet)
+    important = data.layout.formula_fields(sheet.key) | fields_read_by_rules(sheet)
     for f in sheet.fields:
         if f.key not in table.columns:
             sev = "error" if f.required or f.type == "formula" or f.key in important else "warning"
@@ -1168,18 +1169,6 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
 
 def _blank_cell(v: Any) -> bool:
     return v == "" or v is None or (type(v) is str and not v.strip())
-
-
-def _rule_fields(sheet: Sheet) -> set[str]:
-    """Fields of this sheet that its rules read: without them the rules cannot run."""
-    from .layout import RULE_FIELD_PARAMS
-
-    out: set[str] = set()
-    for rule in sheet.rules:
-        for param in RULE_FIELD_PARAMS[rule.kind]:
-            value = rule.params.get(param)
-            out.update(n for n in (list(value) if isinstance(value, (list, dict)) else [value] if value else []) if "." not in n)
-    return out
 
 
 def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any,

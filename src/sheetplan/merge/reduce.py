@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import operator
 import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from ..errors import IntegrityError
 from ..layout import Layout
 from ..problems import Problem, problem
 from ..roster import RosterEntry
+from ..rules import check_across
 from .figures import DistrictFigures, district_figures
 from .results import STATUS, FileResult
 from .spill import RowStore, Spill
@@ -225,25 +225,10 @@ def _apply_merge_rules(accepted: list[FileResult], layout: Layout, stores: dict[
     """Rules across schools (the same person entered by two schools …), as warnings on later files."""
     by_code = {r.org_code: r for r in accepted}  # accepted files have one code each: the others were superseded
     for sheet in layout.tables:
-        keys = [f.key for f in sheet.fields]
         for rule in sheet.merge_rules:
-            fields = rule.params["fields"]
-            idx = [keys.index(k) + 2 for k in fields]  # stored rows start with org_code, org_name
-            pick = operator.itemgetter(*idx) if len(idx) > 1 else lambda row, i=idx[0]: (row[i],)
-            first: dict[tuple, str] = {}  # key → the code of the school that entered it first
-            for row in stores[sheet.key]:
-                k = pick(row)
-                if None in k:
-                    continue
-                owner_code = first.setdefault(k, row[0])
-                if owner_code == row[0]:
-                    continue
-                r, owner = by_code[row[0]], by_code[owner_code]
-                labels = "+".join(sheet.field(f).label["zh"] for f in fields)
-                col = r.cells.get(sheet.key, {}).get(fields[0])
-                what = "、".join(map(str, k))
-                r.problems.append(problem(
-                    rule.code, f"{labels}“{what}”也由 {owner.org_name}（{owner.org_code}）报名。",
-                    f"'{what}' is also entered by {owner.org_name} ({owner.org_code}).", rule.severity,
-                    file=r.source_file, sheet=r.sheets.get(sheet.key), cell=f"{col}{row[-1]}" if col else None,
-                    row=row[-1], field=fields[0], value=what, table=sheet.key))
+            for p in check_across(rule, sheet, stores[sheet.key]):
+                r = by_code[p.org_code]
+                col = r.cells.get(sheet.key, {}).get(p.field)
+                r.problems.append(problem(p.code, p.zh, p.en, p.severity, file=r.source_file, sheet=r.sheets.get(sheet.key),
+                                          cell=f"{col}{p.row}" if col else None, row=p.row, field=p.field, value=p.value,
+                                          table=sheet.key))
