@@ -4,7 +4,7 @@ Each workbook is the project's own template with ≈40 plan, 60 schedule,
 50 care, 150 ledger and 80 entry rows of varied data; about one in ten has
 typical problems (text amounts, dates outside the year, duplicates, caps).
 Distinct data sets are built with xlsxwriter (a few hundred at most) and
-stamped with each school's name and code (sheetplan.generate.Stamp's trick),
+stamped with each school's name and code (sheetplan.write.stamp.Stamp's trick),
 so that 30,000 schools can be made in minutes.
 """
 
@@ -19,9 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from html import escape
 from pathlib import Path
 
-from sheetplan.generate import CODE_MARK, NAME_MARK
 from sheetplan.layout import load_layout
-from sheetplan.writer import Filled, Org, write_template
+from sheetplan.write import Filled, Org, write_template
+from sheetplan.write.stamp import CODE_MARK, NAME_MARK
 
 YEAR = 2025
 ROWS = {"plan": 40, "schedule": 60, "care": 50, "ledger": 150, "entries": 80}

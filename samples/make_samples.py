@@ -22,9 +22,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from sheetplan.geometry import data_cell, form_cell
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.write import Org, write_template
 
 HERE = Path(__file__).resolve().parent
 YEAR = 2025

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.write import Org, write_template
 
 MB = 1024 * 1024
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

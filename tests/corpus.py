@@ -16,9 +16,9 @@ from pathlib import Path
 import openpyxl
 
 import badfiles
-from sheetplan.geometry import data_cell, form_cell
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.write import Org, write_template
 
 LAYOUT = load_layout("school")
 

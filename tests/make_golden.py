@@ -7,7 +7,7 @@ Look at the new file (in a spreadsheet application and rendered with
 from pathlib import Path
 
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.write import Org, write_template
 
 if __name__ == "__main__":
     out = Path(__file__).parent / "data" / "golden_school_2025.xlsx"

@@ -18,7 +18,7 @@ SLOW = "缓慢.xlsx"
 
 def misbehaving_check(path: str, layout: Any, display: str | None = None) -> Any:
     """Abort on ``崩溃.xlsx``, hold the interpreter for minutes on ``卡死.xlsx``, else the real check."""
-    from sheetplan.check import check_file
+    from sheetplan.report.check import check_file
 
     name = Path(path).name
     if name == CRASH:

@@ -9,11 +9,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetplan.annotate import COMMENT_MARK, annotate_workbook
-from sheetplan.check import check_file
 from sheetplan.errors import UsageError
 from sheetplan.problems import problem
-from sheetplan.writer import Org, write_template
+from sheetplan.report.annotate import COMMENT_MARK, annotate_workbook
+from sheetplan.report.check import check_file
+from sheetplan.write import Org, write_template
 
 XQ004 = Path(__file__).parents[1] / "samples" / "submitted" / "城南片" / "XQ004_新桥区城南中学_2025.xlsx"
 

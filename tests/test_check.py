@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import sheetplan
-from sheetplan.check import check_file, format_text
 from sheetplan.cli import cli
-from sheetplan.writer import Org, write_template
+from sheetplan.report.check import check_file, format_text
+from sheetplan.write import Org, write_template
 
 
 def run(*args: str):
@@ -200,7 +200,7 @@ def test_formula_lookup_row_by_row_agrees_with_the_whole_column():
     """FormulaLookup finds rows from where it last stopped; it must say what formula_cells says, whatever the order."""
     import random
 
-    from sheetplan.reader import FormulaLookup, formula_cells
+    from sheetplan.reading.workbook import FormulaLookup, formula_cells
 
     cells = []
     for row in range(3, 80):

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sheetplan.fieldtypes import (
+from sheetplan.layout import load_layout
+from sheetplan.reading.cells import (
     ERROR_VALUES,
     SLOW,
     CellError,
@@ -22,7 +23,6 @@ from sheetplan.fieldtypes import (
     parse_full,
     show,
 )
-from sheetplan.layout import load_layout
 
 LAYOUT = load_layout("school")
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import LAYOUT, filled_bytes
-from sheetplan.check import check_file
+from sheetplan.report.check import check_file
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 BASE = filled_bytes()

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 import badfiles
-from sheetplan.check import check_file, rows_read
 from sheetplan.cli import cli
+from sheetplan.report.check import check_file, rows_read
 
 SAMPLES = Path(__file__).parents[1] / "samples"
 SHEETPLAN = Path(sys.executable).with_name("sheetplan")

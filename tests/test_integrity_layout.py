@@ -12,7 +12,6 @@ import yaml
 
 import sheetplan.layout as layout_module
 from sheetplan.errors import LayoutError
-from sheetplan.geometry import data_cell
 from sheetplan.layout import (
     CROSS_CHECKS_KEY,
     MERGE_RULES_KEY,
@@ -21,6 +20,7 @@ from sheetplan.layout import (
     load_layout,
     parse_layout,
 )
+from sheetplan.layout.geometry import data_cell
 from sheetplan.rules.registry import KINDS
 
 BIRTHDAY_CAP = "caps: {生日: 500, "
@@ -184,7 +184,7 @@ MERGE_SAMPLES = {"unique_across": {"fields": ["name", "phone"]}}
 def test_every_kind_declared_across_schools_is_applied_by_merge(kind, tmp_path):
     """Issue point 11: each kind RULE_SCOPE puts under merge_rules is one merge applies (it reports the duplicate)."""
     from sheetplan.merge import merge
-    from sheetplan.writer import Org, write_template
+    from sheetplan.write import Org, write_template
 
     assert set(MERGE_SAMPLES) == {k for k, scope in RULE_SCOPE.items() if scope == MERGE_RULES_KEY}
     data = yaml.safe_load(builtin_source("school"))

@@ -25,10 +25,10 @@ from click.testing import CliRunner
 import sheetplan.merge as merge_module
 import sheetplan.merge.pool as pool
 import standins
-from sheetplan.check import check_file
 from sheetplan.cli import cli
 from sheetplan.merge import FileResult, combine, merge, read_all, read_one
 from sheetplan.problems import problem
+from sheetplan.report.check import check_file
 
 SAMPLES = Path(__file__).parents[1] / "samples"
 SUBMITTED = SAMPLES / "submitted"
@@ -268,7 +268,7 @@ def test_nothing_in_a_folder_is_skipped_silently(tmp_path, monkeypatch, layout):
 def test_a_timeout_inside_the_reader_is_a_timeout(monkeypatch, layout):
     """Issue point 12: the alarm fires inside the reader's own ``except Exception`` guard; it is reported as
     ``timeout``, not as a damaged file ("Reading … failed: _Timeout")."""
-    import sheetplan.reader as reader
+    import sheetplan.reading.workbook as reader
 
     real = reader._place_sheets
 
@@ -365,7 +365,7 @@ def test_merge_in_one_process_from_a_thread_leaves_the_hosts_alarm_alone(layout)
 
 
 def _run_of_workbook(path: Path) -> str:
-    from sheetplan.identity import read_identity_properties
+    from sheetplan.reading.identity import read_identity_properties
 
     return read_identity_properties(path)["run"]
 

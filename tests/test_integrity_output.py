@@ -296,7 +296,7 @@ def test_no_permission_to_write(tmp_path):
 # ----------------------------------------------------------------------------- point 14: internal errors
 
 BUG = """
-import sheetplan.check as check
+import sheetplan.report.check as check
 def bug(*args, **kwargs):
     raise RuntimeError("a bug in the report")
 check.format_text = bug

@@ -20,11 +20,11 @@ import openpyxl
 import pytest
 from defusedxml import ElementTree
 
-from sheetplan import reader
-from sheetplan.check import check_file, rows_read
-from sheetplan.geometry import data_cell, form_cell
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.reading import workbook as reader
+from sheetplan.report.check import check_file, rows_read
+from sheetplan.write import Org, write_template
 
 LAYOUT = load_layout("school")
 _BUF = io.BytesIO()

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import sheetplan.merge.run as merge_run
 import sheetplan.merge.stream as detail_stream
-from sheetplan.check import check_file
 from sheetplan.cli import cli
 from sheetplan.merge import merge
+from sheetplan.report.check import check_file
 
 SAMPLES = Path(__file__).parents[1] / "samples"
 SUBMITTED = SAMPLES / "submitted"
@@ -147,7 +147,7 @@ def test_export_csv_files(merged, layout):
 
 def test_export_joined_from_the_workers_pieces_equals_one_rendered_from_the_rows(merged, layout, tmp_path):
     """The CLI's export joins CSV lines the workers rendered (skipping the superseded 初稿); the API renders rows."""
-    from sheetplan.export import export_csv
+    from sheetplan.write.export import export_csv
 
     out, _ = merged
     result = merge([SUBMITTED], roster=ROSTER, jobs=1)
@@ -186,8 +186,8 @@ def test_district_workbook_recalculates_to_the_cached_values(merged, lo, tmp_pat
 
 
 def test_formula_injection_stays_text(lo, tmp_path, layout):
-    from sheetplan.geometry import data_cell
-    from sheetplan.writer import Org, write_template
+    from sheetplan.layout.geometry import data_cell
+    from sheetplan.write import Org, write_template
 
     template, filled = tmp_path / "t.xlsx", tmp_path / "X1_注入_2025.xlsx"
     write_template(layout, Org("注入学校", "X1", 2025), template)
@@ -254,7 +254,7 @@ def test_too_many_rows_points_at_export(tmp_path, monkeypatch):
     assert len(list(_csv(tmp_path / "exp" / "ledger.csv"))) > 20
 
 
-@pytest.mark.parametrize("where", ["sheetplan.writer.district._District.finish", "sheetplan.writer.district._District.add_rows"])
+@pytest.mark.parametrize("where", ["sheetplan.write.district._District.finish", "sheetplan.write.district._District.add_rows"])
 def test_interrupted_write_keeps_the_old_output(tmp_path, monkeypatch, where):
     """Interrupted at the end, or while the detail is being written as the files are read."""
     out = tmp_path / "d.xlsx"
@@ -287,7 +287,7 @@ def test_same_person_entered_by_two_schools_is_a_warning(tmp_path, layout):
     import io
 
     from corpus import filled_bytes
-    from sheetplan.geometry import data_cell, form_cell
+    from sheetplan.layout.geometry import data_cell, form_cell
 
     entries, info = layout.sheet("entries"), layout.sheet("info")
     for code in ("S1", "S2"):
@@ -327,7 +327,7 @@ def test_no_school_text_becomes_a_formula(tmp_path, layout, text):
     import io
 
     from corpus import filled_bytes
-    from sheetplan.geometry import data_cell
+    from sheetplan.layout.geometry import data_cell
 
     ledger = layout.sheet("ledger")
     wb = openpyxl.load_workbook(io.BytesIO(filled_bytes()))
@@ -401,7 +401,7 @@ def test_parquet_export(tmp_path, layout):
 
 def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
     """问题清单 lists the most serious problems that fit and says how many more problems.csv holds; none dropped."""
-    import sheetplan.writer.district as district
+    import sheetplan.write.district as district
 
     full = merge([SUBMITTED])  # as the command below: no roster
     n = len(full.problems)
@@ -429,7 +429,7 @@ def test_csv_lines_column_by_column_match_the_cell_by_cell_rendering(layout, for
     import datetime as dt
     import io
 
-    from sheetplan.export import _cell, csv_lines
+    from sheetplan.write.export import _cell, csv_lines
 
     sheet = layout.sheet("ledger")
     samples = {"date": [dt.date(2025, 1, 6), None], "money": [1200.0, 714.45, None, 1e16, 0.0],
@@ -466,7 +466,7 @@ def _but_the_run(sheets: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
 def test_detail_written_while_reading_holds_the_same_rows(merged, tmp_path, layout):
     """The CLI writes the detail as files arrive; the schools that sent two files (XQ002) wait and come last.
     Every sheet holds what the write-at-the-end path writes, the detail sheets in that order."""
-    from sheetplan.writer.district import write_district
+    from sheetplan.write.district import write_district
 
     out, _ = merged
     result = merge([SUBMITTED], roster=ROSTER, jobs=1)
@@ -493,11 +493,11 @@ def test_detail_written_while_reading_holds_the_same_rows(merged, tmp_path, layo
 def test_a_streamed_file_found_superseded_means_writing_again(tmp_path, monkeypatch, layout):
     """If the identities mislead (the 初稿 looks like the only file of XQ002, the final version has no identity),
     the 初稿's rows are written early, the merge then supersedes it, and the workbook is written again."""
-    import sheetplan.reader
-    from sheetplan.writer.district import DistrictStream, write_district
+    import sheetplan.reading.workbook
+    from sheetplan.write.district import DistrictStream, write_district
 
-    real = sheetplan.reader.identity_code
-    monkeypatch.setattr(sheetplan.reader, "identity_code",
+    real = sheetplan.reading.workbook.identity_code
+    monkeypatch.setattr(sheetplan.reading.workbook, "identity_code",
                         lambda p: None if Path(p).name == "XQ002_新桥区实验中学_2025.xlsx" else real(p))
     calls = []
     monkeypatch.setattr(DistrictStream, "abandon", lambda self, real=DistrictStream.abandon: (calls.append("abandon"), real(self))[1])
@@ -548,7 +548,7 @@ def test_an_export_alone_keeps_only_the_rows_that_cross_school_rules_read(layout
 
 def test_very_many_inputs_write_the_detail_at_the_end(tmp_path, monkeypatch):
     """Above STREAM_MAX_FILES inputs nothing is written while reading: the workbook is the write-at-the-end one."""
-    from sheetplan.writer.district import write_district
+    from sheetplan.write.district import write_district
 
     monkeypatch.setattr(detail_stream, "STREAM_MAX_FILES", 2)
     monkeypatch.setattr(merge_run, "DetailStream", None)  # would fail if used

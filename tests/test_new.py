@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from sheetplan.cli import cli
 from sheetplan.errors import RosterError, UsageError
-from sheetplan.generate import new_from_roster, new_workbook, roster_file_name
 from sheetplan.layout import builtin_source, load_layout
-from sheetplan.roster import RosterEntry, read_roster
-from sheetplan.writer import Org, write_template
+from sheetplan.reading.roster import RosterEntry, read_roster
+from sheetplan.write import Org, write_template
+from sheetplan.write.stamp import new_from_roster, new_workbook, roster_file_name
 
 GOLDEN = Path(__file__).parent / "data" / "golden_school_2025.xlsx"
 
@@ -231,7 +231,7 @@ def test_new_workbook_refuses_non_xlsx(tmp_path, layout):
 def test_a_stamped_workbook_equals_a_fresh_one(layout, name, code, lang):
     import io
 
-    from sheetplan.generate import Stamp
+    from sheetplan.write.stamp import Stamp
 
     stamped, fresh = io.BytesIO(), io.BytesIO()
     Stamp(layout, 2025, lang).write(Org(name, code, 2025), stamped)

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from sheetplan.check import check_file
-from sheetplan.geometry import data_cell, form_cell
 from sheetplan.layout import load_layout
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.report.check import check_file
+from sheetplan.write import Org, write_template
 
 LAYOUT = load_layout("school")
 _BUF = io.BytesIO()

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sheetplan.geometry import FIRST_DATA_ROW, col_letter, column_of, data_cell, form_cell
 from sheetplan.layout import Layout, Rule, builtin_source, load_layout, parse_layout
-from sheetplan.reader import Columns, Record, Table, WorkbookData
+from sheetplan.layout.geometry import FIRST_DATA_ROW, col_letter, column_of, data_cell, form_cell
+from sheetplan.reading.workbook import Columns, Record, Table, WorkbookData
 from sheetplan.rules import KINDS, apply_rules, check_across
 from sheetplan.rules.apply import check_dependent_lists
 from sheetplan.rules.context import FileContext, WorkbookContext
@@ -379,7 +379,7 @@ def test_check_across_gives_what_merge_reports(school, tmp_path):
     import openpyxl
 
     from sheetplan.merge import merge
-    from sheetplan.writer import Org, write_template
+    from sheetplan.write import Org, write_template
 
     entries = school.sheet("entries")
     people = [("跳绳", "陈明", "男", "13812345678"), ("篮球", "李四", "男", "13812345679")]
@@ -485,7 +485,7 @@ SNAPSHOT_ZH = Path(__file__).parent / "data" / "sample_problems_zh.json"
 def sample_problems() -> tuple[list[list], list[list]]:
     """What `check` reports on every sample workbook: [file, code, severity, sheet, cell, field], and the same
     with the Chinese message."""
-    from sheetplan.check import check_file
+    from sheetplan.report.check import check_file
 
     layout = load_layout("school")
     plain, worded = [], []

@@ -12,9 +12,9 @@ from collections import defaultdict
 
 import pytest
 
-from sheetplan.check import check_file
-from sheetplan.geometry import data_cell, form_cell
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.report.check import check_file
+from sheetplan.write import Org, write_template
 
 T = {"text": None}  # marker: see _typed
 

@@ -19,7 +19,7 @@ import pytest
 
 import badfiles
 from sheetplan.problems import CATALOGUE
-from sheetplan.sniff import (
+from sheetplan.reading.sniff import (
     MAX_FILE_BYTES,
     MAX_RATIO,
     MAX_UNCOMPRESSED_BYTES,

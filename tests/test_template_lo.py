@@ -14,9 +14,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetplan.geometry import data_cell, form_cell
-from sheetplan.identity import read_identity_properties
-from sheetplan.writer import Org, summary_cells, write_template
+from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.reading.identity import read_identity_properties
+from sheetplan.write import Org, summary_cells, write_template
 
 YEAR = 2025
 OPENING = 3250.5
@@ -267,7 +267,7 @@ def test_prefilled_balances_are_what_libreoffice_computes(tmp_path, lo, layout):
     """A pre-filled workbook (samples, benchmark) stores the balances a spreadsheet application would save."""
     import datetime as dt
 
-    from sheetplan.writer import Filled
+    from sheetplan.write import Filled
 
     ledger = layout.sheet("ledger")
     keys = ["date", "voucher", "summary", "category", "subcategory", "income", "expense"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import openpyxl
 import pytest
 
-from sheetplan.geometry import FIRST_DATA_ROW, col_letter, column_of, last_data_row
-from sheetplan.writer import Org, write_template
+from sheetplan.layout.geometry import FIRST_DATA_ROW, col_letter, column_of, last_data_row
+from sheetplan.write import Org, write_template
 
 
 def _column_style(ws, index: int):

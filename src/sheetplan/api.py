@@ -9,12 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from .check import check_file
 from .layout import Field, Layout, load_layout
 from .merge import MergeResult
 from .merge import merge as _merge
 from .problems import Report
-from .reader import Table, WorkbookData
+from .reading.workbook import Table, WorkbookData
+from .report.check import check_file
 
 
 @dataclass

@@ -303,9 +303,9 @@ def cli() -> None:
 def new_cmd(org_name: str | None, org_code: str | None, year: int, roster: Path | None, output: Path,
             force: bool, jobs: int | None, layout_name: str, lang: str) -> None:
     """Generate an annual workbook (生成年度工作簿模板)."""
-    from .generate import new_from_roster, new_workbook
     from .layout import load_layout
-    from .writer import Org
+    from .write import Org
+    from .write.stamp import new_from_roster, new_workbook
 
     layout = load_layout(layout_name)
     en = lang == "en"
@@ -343,8 +343,8 @@ def new_cmd(org_name: str | None, org_code: str | None, year: int, roster: Path 
 @handles_errors
 def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layout_name: str, lang: str) -> None:
     """Check filled workbooks and report every problem at its cell (检查填报的工作簿)."""
-    from .check import check_file, dumps_json, exit_code, format_text
     from .layout import load_layout
+    from .report.check import check_file, dumps_json, exit_code, format_text
 
     en = lang == "en"
     if annotate_to is not None and len(files) > 1:
@@ -360,7 +360,7 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
     else:
         click.echo(format_text(results, lang), nl=False)
     if annotate_to is not None:
-        from .annotate import annotate_workbook
+        from .report.annotate import annotate_workbook
 
         plan = []
         for r in results:

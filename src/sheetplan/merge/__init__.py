@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..layout import Layout
-from ..roster import read_roster
+from ..reading.roster import read_roster
 from .fileread import FILE_TIMEOUT, FileReader, read_all, read_one
 from .inputs import find_inputs
 from .reduce import MergeResult, School, check_accounting, combine

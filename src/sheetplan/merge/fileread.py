@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fieldtypes import show
-from ..inputs import not_a_file
 from ..layout import Layout
 from ..problems import problem
+from ..reading.cells import show
+from ..reading.inputs import not_a_file
 from . import pool
 from .figures import file_figures, info_keys
 from .results import FileResult, ReadPlan
@@ -96,7 +96,7 @@ class FileReader:
             res.rejected[key] = rejected
         res.figures, res.breakdowns = file_figures(lay, res)
         if self.plan.csv:
-            from ..export import csv_lines
+            from ..write.export import csv_lines
 
             res.csv = {key: csv_lines(rows, lay.sheet(key).fields) for key, rows in res.rows.items()}
         return res
@@ -104,7 +104,7 @@ class FileReader:
     def _check(self, path: str, source: str) -> Any:
         if self.plan.check is not None:
             return self.plan.check(path, self.layout, source)
-        from ..reader import read_workbook
+        from ..reading.workbook import read_workbook
         from ..rules import apply_rules
 
         data = read_workbook(path, self.layout, source)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..files import display_path
-from ..sniff import is_ignored_name
+from ..reading.sniff import is_ignored_name
 
 
 def find_inputs(inputs: Iterable[str | Path], skip: Iterable[str | Path] = ()) -> list[tuple[Path, str]]:

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import IntegrityError
 from ..layout import Layout
 from ..problems import Problem, problem
-from ..roster import RosterEntry
+from ..reading.roster import RosterEntry
 from ..rules import check_across
 from .figures import DistrictFigures, district_figures
 from .results import STATUS, FileResult

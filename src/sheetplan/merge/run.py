@@ -10,7 +10,7 @@ from typing import IO, Any
 from ..errors import UsageError
 from ..files import atomic_output
 from ..layout import Layout
-from ..roster import read_roster
+from ..reading.roster import read_roster
 from . import stream as detail_stream
 from .fileread import read_all
 from .inputs import find_inputs
@@ -26,7 +26,7 @@ def too_big(result: MergeResult) -> list[str]:
 
 def too_many_problems(result: MergeResult) -> bool:
     """Whether 问题清单 cannot list every problem (then only the export has them all)."""
-    from ..writer.district import problem_rows
+    from ..write.district import problem_rows
 
     return len(result.problems) > problem_rows()
 
@@ -39,7 +39,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     With ``target`` (an open file the caller renames into place) the workbook goes there, using the detail
     ``stream`` already wrote when it agrees with the settled merge; otherwise to ``output`` directly.
     """
-    from ..export import write_export
+    from ..write.export import write_export
 
     big = too_big(result)
     detail = not big
@@ -57,7 +57,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
     if export_dir is not None:
         write_export(result, export_dir, lang, parquet, workbook=output)
     if output is not None:
-        from ..writer.district import write_district  # xlsxwriter: only when there is a workbook to write
+        from ..write.district import write_district  # xlsxwriter: only when there is a workbook to write
 
         note = None
         if not detail:

@@ -40,8 +40,8 @@ class DetailStream:
     """
 
     def __init__(self, layout: Layout, files: Sequence[tuple[Path, str]], target: IO[bytes], lang: str = "zh") -> None:
-        from ..reader import identity_code
-        from ..writer.district import DistrictStream
+        from ..reading.workbook import identity_code
+        from ..write.district import DistrictStream
 
         # By input position: names are for people. Only regular files are opened (a pipe would block).
         codes = [identity_code(path) if _regular(path) else None for path, _ in files]

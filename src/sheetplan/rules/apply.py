@@ -9,7 +9,7 @@ from .registry import KINDS
 
 if TYPE_CHECKING:
     from ..layout import Rule, Sheet
-    from ..reader import Table, WorkbookData
+    from ..reading.workbook import Table, WorkbookData
 
 
 def apply_rules(data: WorkbookData) -> None:

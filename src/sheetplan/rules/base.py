@@ -4,7 +4,7 @@ A kind is one subclass of :class:`RuleKind`, instantiated once in :mod:`.registr
 needs to know about a kind — the layout checker, the reader, ``check``, the 填写说明 and ``merge`` —
 reads these declarations instead of keeping a table of its own.
 
-Nothing here imports :mod:`sheetplan.layout` or :mod:`sheetplan.reader` at run time (see the package
+Nothing here imports :mod:`sheetplan.layout` or :mod:`sheetplan.reading.workbook` at run time (see the package
 docstring): the layout checker imports the registry while the layout module is still loading.
 """
 

@@ -15,7 +15,7 @@ from .text import Msg, Text, label, labels, measured, num, plain, spaced, unit, 
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
-    from ..reader import Record
+    from ..reading.workbook import Record
 
 
 def _sum(rec: Record, keys: list[str]) -> float | None:

@@ -20,7 +20,7 @@ from .text import label as _label
 
 if TYPE_CHECKING:
     from ..layout import Rule, Sheet
-    from ..reader import Record, Table, WorkbookData
+    from ..reading.workbook import Record, Table, WorkbookData
 
 
 def values_of(keys: list[str]) -> Callable[[dict[str, Any]], tuple]:
@@ -83,7 +83,7 @@ class FileContext:
         else:
             cell, row, raw = self.data.info_cells.get(key), None, self.data.info_raw.get(key)
             sheet = self.data.info_sheet
-        from ..fieldtypes import show  # fieldtypes imports the layout, which imports this package
+        from ..reading.cells import show  # fieldtypes imports the layout, which imports this package
 
         self.data.add(self.rule.code, message.zh, message.en, self.rule.severity, sheet=sheet, cell=cell, row=row,
                       field=key, value=show(raw) if raw is not None else None, table=self.sheet.key)

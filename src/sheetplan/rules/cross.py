@@ -10,7 +10,7 @@ from .text import Msg, Text, label, measured, num, unit
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
-    from ..reader import Record
+    from ..reading.workbook import Record
 
 COMPARISONS = ("equal", "left_not_greater")
 

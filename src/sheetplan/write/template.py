@@ -21,9 +21,8 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from .. import __version__
-from ..describe import describe_field, describe_rule
-from ..fieldtypes import is_number, sum_value
-from ..geometry import (
+from ..layout import Field, Layout, Sheet, SummaryItem
+from ..layout.geometry import (
     FIRST_DATA_ROW,
     FORM_HELP_COL,
     FORM_LABEL_COL,
@@ -42,7 +41,8 @@ from ..geometry import (
     quote_sheet,
     summary_col,
 )
-from ..layout import Field, Layout, Sheet, SummaryItem
+from ..reading.cells import is_number, sum_value
+from ..rules.describe import describe_field, describe_rule
 
 NUMBER_FORMATS = {
     "text": "@", "code": "@", "phone": "@", "list": "@",

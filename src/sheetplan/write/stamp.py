@@ -17,12 +17,12 @@ from html import escape
 from pathlib import Path
 from typing import IO
 
-from .errors import OutputError, UsageError
-from .files import OutputBatch, display_path, inside, safe_part, write_atomic, write_new
-from .layout import Layout
-from .roster import RosterEntry, read_roster
-from .workers import exit_with_parent
-from .writer import Org, write_template
+from ..errors import OutputError, UsageError
+from ..files import OutputBatch, display_path, inside, safe_part, write_atomic, write_new
+from ..layout import Layout
+from ..reading.roster import RosterEntry, read_roster
+from ..workers import exit_with_parent
+from . import Org, write_template
 
 NAME_MARK = "⟦sheetplan-org-name⟧"
 CODE_MARK = "⟦sheetplan-org-code⟧"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .problems import Problem, problem
+from ..problems import Problem, problem
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 IN_MEMORY_BYTES = 16 * 1024 * 1024  # zips up to this size are sniffed from memory

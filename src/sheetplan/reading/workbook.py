@@ -7,7 +7,7 @@ blank that are not (error values, formulas into another workbook without a
 saved result). An .xls or .ods is walked once before calamine opens it, for
 the same cells and for how far its sheets reach. Tables are found by their header
 labels, not by coordinates, so inserted, sorted or moved rows and columns
-are read. Every value is parsed by :mod:`sheetplan.fieldtypes`; every
+are read. Every value is parsed by :mod:`sheetplan.reading.cells`; every
 finding becomes a :class:`~sheetplan.problems.Problem` with its cell.
 """
 
@@ -33,7 +33,11 @@ from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from .fieldtypes import (
+from ..layout import Layout, Sheet
+from ..layout.geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter, last_data_row
+from ..problems import Problem, Report, problem
+from ..rules.registry import fields_read_by_rules
+from .cells import (
     SLOW,
     CellError,
     ExternalFormula,
@@ -44,11 +48,7 @@ from .fieldtypes import (
     show,
     sum_value,
 )
-from .geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter, last_data_row
 from .identity import identity_from_properties
-from .layout import Layout, Sheet
-from .problems import Problem, Report, problem
-from .rules.registry import fields_read_by_rules
 from .sniff import sniff
 
 MAX_ROWS = 200_000  # per sheet; far above any school's year, far below a memory problem
@@ -806,7 +806,7 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
     """Read one file completely: identity, 基本信息, every table, field findings.
 
     Never raises for a bad file: an unreadable file gives one problem with
-    ``cell`` None and ``kind`` None. Rules are applied by :mod:`sheetplan.check`.
+    ``cell`` None and ``kind`` None. Rules are applied by :mod:`sheetplan.report.check`.
     """
     p = Path(path)
     data = WorkbookData(p, display_name or p.name, layout)

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .files import display_path
-from .inputs import not_a_file
-from .layout import Layout
-from .problems import Problem
-from .reader import WorkbookData, read_workbook
-from .rules import apply_rules
+from ..files import display_path
+from ..layout import Layout
+from ..problems import Problem
+from ..reading.inputs import not_a_file
+from ..reading.workbook import WorkbookData, read_workbook
+from ..rules import apply_rules
 
 SEVERITY_WORDS = {"zh": {"error": "错误", "warning": "提醒", "info": "说明"},
                   "en": {"error": "error", "warning": "warning", "info": "info"}}

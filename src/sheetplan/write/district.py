@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import xlsxwriter
 
-from ..geometry import PROPERTY_PREFIX, a1, col_letter, quote_sheet
+from ..layout.geometry import PROPERTY_PREFIX, a1, col_letter, quote_sheet
 from ..problems import SEVERITY_ORDER
 from .template import display_width
 

@@ -16,8 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RosterError
-from .layout import Layout
+from ..errors import RosterError
+from ..layout import Layout
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

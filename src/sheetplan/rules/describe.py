@@ -7,8 +7,8 @@ changes every text that mentions it.
 
 from __future__ import annotations
 
-from .layout import Field, Layout, Rule
-from .rules.registry import kind_of
+from ..layout import Field, Layout, Rule
+from .registry import kind_of
 
 TYPE_NAMES = {
     "text": ("文字", "text"),

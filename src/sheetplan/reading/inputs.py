@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .problems import Problem, problem
+from ..problems import Problem, problem
 
 
 def not_a_file(path: str | Path, display: str) -> Problem | None:

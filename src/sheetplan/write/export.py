@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .files import atomic_output
+from ..files import atomic_output
 
 if TYPE_CHECKING:  # merge's workers import this module; merge is only needed for the annotations
-    from .layout import Field
-    from .merge import MergeResult
+    from ..layout import Field
+    from ..merge import MergeResult
 
 PROVENANCE = ["org_code", "org_name", "source_file", "source_row"]
 PROBLEM_COLUMNS = ["source_file", "org_code", "org_name", "severity", "code", "sheet", "cell", "row", "field",
@@ -203,9 +203,9 @@ def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parq
     not write (a Parquet file, say) are removed; anything else in the folder is left alone. A write that
     fails is an :class:`OutputError` naming the export folder; a folder this run made is then removed.
     """
-    from . import __version__
-    from .errors import OutputError
-    from .files import temp_folder_beside
+    from .. import __version__
+    from ..errors import OutputError
+    from ..files import temp_folder_beside
 
     out = Path(folder)
     existed = out.exists()

@@ -20,11 +20,11 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .errors import LayoutError
-from .problems import CATALOGUE
-from .rules import registry as _registry
-from .rules.base import CAPS, CHOICE, LIST, LIST_NAME, MAPPING, NUMBER, ONE, SIDE, VALUE_OF, Param, RuleKind, misplaced
-from .rules.text import orgs_word
+from ..errors import LayoutError
+from ..problems import CATALOGUE
+from ..rules import registry as _registry
+from ..rules.base import CAPS, CHOICE, LIST, LIST_NAME, MAPPING, NUMBER, ONE, SIDE, VALUE_OF, Param, RuleKind, misplaced
+from ..rules.text import orgs_word
 
 FIELD_TYPES = ("text", "code", "int", "money", "date", "month", "list", "phone", "formula")
 SEVERITIES = ("error", "warning", "info")
@@ -320,7 +320,7 @@ def builtin_dir() -> Path:
     packaged = resources.files("sheetplan") / "layouts"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "layouts"
+    return Path(__file__).resolve().parents[3] / "layouts"
 
 
 def builtin_layouts() -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .layout import Field, Layout
+from ..layout import Field, Layout
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31

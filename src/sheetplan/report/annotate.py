@@ -27,11 +27,11 @@ from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from .errors import UsageError
-from .files import atomic_output, display_path
-from .geometry import a1
-from .layout import Layout
-from .problems import SEVERITY_ORDER, Problem
+from ..errors import UsageError
+from ..files import atomic_output, display_path
+from ..layout import Layout
+from ..layout.geometry import a1
+from ..problems import SEVERITY_ORDER, Problem
 
 PROBLEM_SHEET = {"zh": "问题清单", "en": "Problems"}
 COMMENT_MARK = "sheetplan："

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from defusedxml import ElementTree
 
-from .geometry import META_SHEET, PROPERTY_PREFIX
+from ..layout.geometry import META_SHEET, PROPERTY_PREFIX
 
 _CUSTOM = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
 _VT = "{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}"
