@@ -79,6 +79,6 @@ def test_merge_of_everything_loses_nothing(corpus, layout):
     for t in layout.tables:
         counts = result.counts[t.key]
         assert counts["read"] == counts["merged"] + counts["rejected"]
-        sample_rows = [r for r in result.rows[t.key] if r[0].startswith("XQ")]
+        sample_rows = [r for r in result.merged[t.key] if r[0].startswith("XQ")]
         assert len(sample_rows) == alone.counts[t.key]["merged"]
     assert result.exit_code == 1

@@ -538,10 +538,10 @@ def test_an_export_alone_keeps_only_the_rows_that_cross_school_rules_read(layout
         result = combine(read_all(find_inputs([SUBMITTED]), layout, jobs=2, spill=spill), layout, None, spill)
         kept = {t.key for t in layout.tables if t.merge_rules}
         assert kept == {"entries"}
-        assert len(list(result.rows["entries"])) == result.counts["entries"]["merged"] > 0
-        assert len(result.rows["ledger"]) == result.counts["ledger"]["merged"] > 0  # counted all the same
+        assert len(list(result.merged["entries"])) == result.counts["entries"]["merged"] > 0
+        assert len(result.merged["ledger"]) == result.counts["ledger"]["merged"] > 0  # counted all the same
         with pytest.raises(RuntimeError):
-            list(result.rows["ledger"])
+            list(result.merged["ledger"])
     finally:
         spill.close()
 

@@ -397,7 +397,7 @@ def test_check_across_gives_what_merge_reports(school, tmp_path):
     files = {f.org_code: f for f in result.files}
     ours = sorted((files[p.org_code].source_file, p.code, p.severity, files[p.org_code].sheets["entries"],
                    f"{files[p.org_code].cells['entries'][p.field]}{p.row}", p.row, p.field, p.value, p.zh, p.en)
-                  for p in check_across(entries.merge_rules[0], entries, list(result.rows["entries"])))
+                  for p in check_across(entries.merge_rules[0], entries, list(result.merged["entries"])))
     merged = sorted((p.file, p.code, p.severity, p.sheet, p.cell, p.row, p.field, p.value, p.message("zh"), p.message("en"))
                     for p in result.problems if p.code == "duplicate_across_schools")
     assert len(ours) == 3 and ours == merged

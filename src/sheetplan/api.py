@@ -85,7 +85,7 @@ class DistrictResult:
         """Accepted rows of one table (field keys + provenance), typed by the layout."""
         sheet = self.result.layout.sheet(key)
         cols = ["org_code", "org_name", *[f.key for f in sheet.fields], "source_file", "source_row"]
-        frame = with_field_types(pd.DataFrame(list(self.result.rows[key]), columns=cols), sheet.fields)
+        frame = with_field_types(pd.DataFrame(list(self.result.merged[key]), columns=cols), sheet.fields)
         for c in ("org_code", "org_name", "source_file"):
             frame[c] = frame[c].astype("string")
         return frame

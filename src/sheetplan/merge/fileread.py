@@ -98,7 +98,7 @@ class FileReader:
         if self.plan.csv:
             from ..write.export import csv_lines
 
-            res.csv = {key: csv_lines(rows, lay.sheet(key).fields) for key, rows in res.rows.items()}
+            res.csv_lines = {key: csv_lines(rows, lay.sheet(key).fields) for key, rows in res.rows.items()}
         return res
 
     def _check(self, path: str, source: str) -> Any:

@@ -41,7 +41,7 @@ class MergeResult:
     layout: Layout
     files: list[FileResult]
     schools: list[School]
-    rows: dict[str, RowStore]  # table → accepted rows: org_code, org_name, field values…, source_file, source_row
+    merged: dict[str, RowStore]  # table → its merged rows (org_code, org_name, field values…, source_file, source_row), on disk
     problems: list[Problem]
     raw_rows: dict[tuple[int, str, int], dict[str, Any]]  # (input position, table, row) → raw row of a rejected row
     counts: dict[str, dict[str, int]]  # table → read / merged / rejected
@@ -153,13 +153,13 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
         if guess and schools[guess].status == "missing":
             schools[guess].status, schools[guess].source_file, schools[guess].input = "unreadable", r.source_file, r.index
     spill.seal({r.index for r in accepted})
-    rows = spill.stores
-    _apply_merge_rules(accepted, layout, rows)
+    merged = spill.stores
+    _apply_merge_rules(accepted, layout, merged)
     counts: dict[str, dict[str, int]] = {}
     raw_rows: dict[tuple[int, str, int], dict[str, Any]] = {}
     for t in layout.tables:
         rejected = sum(len(r.rejected.get(t.key, ())) for r in accepted)
-        counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(rows[t.key]), "rejected": rejected}
+        counts[t.key] = {"read": sum(r.read_count(t.key) for r in accepted), "merged": len(merged[t.key]), "rejected": rejected}
         for r in accepted:
             for row_no, raw in r.rejected.get(t.key, ()):
                 raw_rows[(r.index, t.key, row_no)] = raw
@@ -174,7 +174,7 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
         if s.input is not None:
             s.errors, s.warnings = tally[(s.input, "error")], tally[(s.input, "warning")]
     ordered = [schools[e.code] for e in roster or []] + sorted((s for s in schools.values() if not s.on_roster), key=lambda s: s.code)
-    result = MergeResult(layout, results, ordered, rows, problems, raw_rows, counts, spill)
+    result = MergeResult(layout, results, ordered, merged, problems, raw_rows, counts, spill)
     check_accounting(result)
     return result
 
@@ -186,11 +186,11 @@ def check_accounting(result: MergeResult) -> None:
     "merged" is what the row store (the source of the detail sheets, the totals and the export) holds; every
     input has one status; a school's row in 汇总 points at a kept file of that school.
     """
-    kept = [f for f in result.files if f.status == "submitted"]
+    accepted = [f for f in result.files if f.status == "submitted"]
     for t in result.layout.tables:
-        read = sum(f.read_count(t.key) for f in kept)
-        merged = len(result.rows[t.key])
-        rejected = sum(len(f.rejected.get(t.key, ())) for f in kept)
+        read = sum(f.read_count(t.key) for f in accepted)
+        merged = len(result.merged[t.key])
+        rejected = sum(len(f.rejected.get(t.key, ())) for f in accepted)
         if read != merged + rejected or result.counts[t.key] != {"read": read, "merged": merged, "rejected": rejected}:
             raise IntegrityError(
                 f"行数核对不成立：{t.name['zh']} 读取 {read} 行，汇总 {merged} 行，退回 {rejected} 行。汇总未写出。",
@@ -198,10 +198,10 @@ def check_accounting(result: MergeResult) -> None:
                 "Nothing was written.")
     if any(f.status not in STATUS for f in result.files):
         raise IntegrityError("有输入文件没有确定的状态。", "An input has no settled status.")
-    codes = [f.org_code for f in kept]
+    codes = [f.org_code for f in accepted]
     if len(codes) != len(set(codes)):
         raise IntegrityError("同一学校有多个文件被同时汇总。", "Several files of one school were kept.")
-    by_index = {f.index: f for f in kept}
+    by_index = {f.index: f for f in accepted}
     for s in result.schools:
         if s.status == "submitted" and (s.input not in by_index or by_index[s.input].org_code != s.code):
             raise IntegrityError(f"汇总中 {s.code} 的来源文件不对。", f"The source file of {s.code} in the summary is wrong.")

@@ -34,8 +34,11 @@ class FileResult:
     index: int = -1  # the input's position: how the program knows it (source_file is for people)
     # accepted rows as merged: org_code, org_name, field values…, source_file, source_row
     rows: dict[str, list[tuple]] = field(default_factory=dict)
-    packed: dict[str, bytes] = field(default_factory=dict)  # the same rows pickled by the worker (see pack)
-    csv: dict[str, bytes] = field(default_factory=dict)  # the same rows as export CSV lines, when an export is made
+    # The rows travel to the parent in one form at a time: ``rows`` in the worker; ``rows_pickled`` once
+    # :meth:`pack` has turned them into bytes for the trip; both are moved into the spill on arrival, after
+    # which the result holds no rows at all. ``csv_lines`` are the same rows as export CSV lines (with --export).
+    rows_pickled: dict[str, bytes] = field(default_factory=dict)
+    csv_lines: dict[str, bytes] = field(default_factory=dict)
     rejected: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)  # (source_row, raw row)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)  # table → field → column letter
     sheets: dict[str, str] = field(default_factory=dict)  # table → sheet name in the file
@@ -51,8 +54,8 @@ class FileResult:
 
     def table_rows(self, table: str) -> list[tuple]:
         """This file's accepted rows of one table (merged form), whether packed or not."""
-        if table in self.packed:
-            return pickle.loads(self.packed[table])  # noqa: S301 - pickled by our own worker
+        if table in self.rows_pickled:
+            return pickle.loads(self.rows_pickled[table])  # noqa: S301 - pickled by our own worker
         return self.rows.get(table, [])
 
     def pack(self, tables: frozenset[str] | None = None) -> None:
@@ -60,7 +63,7 @@ class FileResult:
 
         Only the rows of ``tables`` (None: all) are kept; the others are counted in ``n_rows`` and dropped.
         """
-        self.packed = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in self.rows.items()
+        self.rows_pickled = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in self.rows.items()
                        if tables is None or k in tables}
         self.rows = {}
 

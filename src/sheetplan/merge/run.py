@@ -21,7 +21,7 @@ from .stream import DetailStream
 
 def too_big(result: MergeResult) -> list[str]:
     """Tables whose merged detail does not fit in one sheet."""
-    return [k for k, rows in result.rows.items() if len(rows) > detail_stream.EXCEL_MAX_DATA_ROWS]
+    return [k for k, rows in result.merged.items() if len(rows) > detail_stream.EXCEL_MAX_DATA_ROWS]
 
 
 def too_many_problems(result: MergeResult) -> bool:

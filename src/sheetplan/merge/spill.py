@@ -68,19 +68,19 @@ class BlobStore:
 class RowStore(BlobStore):
     """Merged rows of one table: each file's rows as one pickle.
 
-    With ``kept=False`` the rows are only counted (an export alone needs no rows of a table that no
+    With ``keep_rows=False`` the rows are only counted (an export alone needs no rows of a table that no
     cross-school rule reads); reading them is then a programming error and raises.
     """
 
-    def __init__(self, folder: str, kept: bool = True) -> None:
+    def __init__(self, folder: str, keep_rows: bool = True) -> None:
         super().__init__(folder, ".pickle")
-        self.kept = kept
+        self.keep_rows = keep_rows
 
     def add_rows(self, index: int, rows: list[tuple]) -> None:
-        self.add(index, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL) if self.kept else b"", len(rows))
+        self.add(index, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL) if self.keep_rows else b"", len(rows))
 
     def blobs(self) -> Iterator[bytes]:
-        if not self.kept:
+        if not self.keep_rows:
             raise RuntimeError("the rows of this table were counted, not kept")
         return super().blobs()
 
@@ -90,7 +90,7 @@ class RowStore(BlobStore):
 
     def rows_of(self, sources: set[int]) -> Iterator[tuple]:
         """The accepted rows of the inputs at positions ``sources`` only, in input order."""
-        if not self.kept:
+        if not self.keep_rows:
             raise RuntimeError("the rows of this table were counted, not kept")
         for blob in self.blobs_of(sources):
             yield from pickle.loads(blob)  # noqa: S301 - our own temporary file
@@ -104,9 +104,10 @@ class Spill:
         """``csv``: keep the export's CSV lines; ``rows=False``: keep rows only of the tables that cross-school
         rules read (an export alone needs no more), count the others."""
         self.folder = temp_dir("merge")
-        kept = None if rows else frozenset(t.key for t in layout.tables if t.merge_rules)
-        self.plan = ReadPlan(csv, kept)
-        self.stores = {t.key: RowStore(self.folder, kept is None or t.key in kept) for t in layout.tables}
+        tables_with_rows = None if rows else frozenset(t.key for t in layout.tables if t.merge_rules)
+        self.plan = ReadPlan(csv, tables_with_rows)
+        self.stores = {t.key: RowStore(self.folder, tables_with_rows is None or t.key in tables_with_rows)
+                       for t in layout.tables}
         self.csv = {t.key: BlobStore(self.folder, ".csv") for t in layout.tables} if csv else None
         every = [*self.stores.values(), *(self.csv or {}).values()]
         self._cleanup = weakref.finalize(self, Spill._remove, self.folder, every)
@@ -129,13 +130,13 @@ class Spill:
     def take(self, r: FileResult) -> None:
         """Move a file's accepted rows (and their CSV lines) into the stores."""
         for key, n in r.n_rows.items():
-            if key in r.packed:
-                self.stores[key].add(r.index, r.packed[key] if self.stores[key].kept else b"", n)
+            if key in r.rows_pickled:
+                self.stores[key].add(r.index, r.rows_pickled[key] if self.stores[key].keep_rows else b"", n)
             elif key in r.rows:
                 self.stores[key].add_rows(r.index, r.rows[key])
             else:  # counted, not kept
                 self.stores[key].add(r.index, b"", n)
         if self.csv is not None:
-            for key, lines in r.csv.items():
+            for key, lines in r.csv_lines.items():
                 self.csv[key].add(r.index, lines, r.n_rows[key])
-        r.rows, r.packed, r.csv = {}, {}, {}
+        r.rows, r.rows_pickled, r.csv_lines = {}, {}, {}

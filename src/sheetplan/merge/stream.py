@@ -83,7 +83,7 @@ class DetailStream:
         """Add the rows that waited, then everything else, and close the workbook."""
         waited = {f.index for f in result.files if f.status == "submitted"} - self.streamed
         for t in self.layout.tables:
-            self.writer.add(t.key, result.rows[t.key].rows_of(waited))
+            self.writer.add(t.key, result.merged[t.key].rows_of(waited))
         self.writer.finish(result)
 
     def abandon(self) -> None:

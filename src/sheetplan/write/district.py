@@ -101,7 +101,7 @@ class _District:
 
     def finish(self, result: MergeResult) -> None:
         """Everything that needs the whole merge: 汇总, 提交情况, detail set-up, 问题清单, 分项统计, lists, charts."""
-        if self.detail and any(self.n_rows[k] != len(result.rows.get(k, [])) for k in self.n_rows):
+        if self.detail and any(self.n_rows[k] != len(result.merged.get(k, [])) for k in self.n_rows):
             from ..errors import IntegrityError
 
             raise IntegrityError("写入明细表的行数与汇总行数不一致，汇总未写出。",
@@ -451,7 +451,7 @@ class _District:
         keys = [f.key for f in sheet.fields]
         bi = keys.index(d.entry_by) + 2  # type: ignore[arg-type]
         idx = [keys.index(k) + 2 for k in d.entry_fields]
-        rows = sorted(self.r.rows.get(d.entry_table, []), key=lambda r: (str(r[bi]), r[0] or "", r[-1]))
+        rows = sorted(self.r.merged.get(d.entry_table, []), key=lambda r: (str(r[bi]), r[0] or "", r[-1]))
         groups: dict[str, list[tuple]] = {}
         for row in rows:
             groups.setdefault(str(row[bi]), []).append(row)
@@ -528,7 +528,7 @@ def write_district(result: MergeResult, target: str | IO[bytes], lang: str = "zh
     d.open()
     if detail:
         for t in result.layout.tables:
-            d.add_rows(t.key, result.rows.get(t.key, []))
+            d.add_rows(t.key, result.merged.get(t.key, []))
     d.finish(result)
 
 

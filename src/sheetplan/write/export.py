@@ -174,12 +174,12 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
         keys = [f.key for f in sheet.fields]
         path = out / f"{sheet.key}.csv"
         # The workers' CSV lines when the merge made them; otherwise rendered here from the rows.
-        pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.rows.get(sheet.key, []), sheet.fields)
+        pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.merged.get(sheet.key, []), sheet.fields)
         _write_table_csv(path, keys + PROVENANCE, pieces)
         written.append(path)
         if parquet:
             p = out / f"{sheet.key}.parquet"
-            _write_parquet(p, sheet, result.rows.get(sheet.key, []))
+            _write_parquet(p, sheet, result.merged.get(sheet.key, []))
             written.append(p)
     probs = result.problem_records(lang)
     _write_csv(out / "problems.csv", PROBLEM_COLUMNS, ([p[c] for c in PROBLEM_COLUMNS] for p in probs))
