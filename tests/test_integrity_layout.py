@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 import yaml
 
-import sheetplan.layout as layout_module
+import sheetplan.layout.load as layout_loading
 from sheetplan.errors import LayoutError
 from sheetplan.layout import (
     CROSS_CHECKS_KEY,
@@ -53,8 +53,8 @@ def test_an_edited_layout_file_is_loaded_again(tmp_path):
 def test_an_unchanged_old_file_is_parsed_once_and_a_changed_one_again(tmp_path, monkeypatch):
     """Issue point 22: the cache still serves an unchanged file, keyed on modification time and size."""
     parsed = []
-    real = layout_module.parse_layout
-    monkeypatch.setattr(layout_module, "parse_layout", lambda text, source: parsed.append(source) or real(text, source))
+    real = layout_loading.parse_layout
+    monkeypatch.setattr(layout_loading, "parse_layout", lambda text, source: parsed.append(source) or real(text, source))
     path = tmp_path / "old.yaml"
     path.write_text(_school_text(500), encoding="utf-8")
     os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))  # long settled

@@ -22,6 +22,7 @@ from defusedxml import ElementTree
 
 from sheetplan.layout import load_layout
 from sheetplan.layout.geometry import data_cell, form_cell
+from sheetplan.reading import package
 from sheetplan.reading import workbook as reader
 from sheetplan.report.check import check_file, rows_read
 from sheetplan.write import Org, write_template
@@ -352,7 +353,7 @@ def test_the_sheet_list_cache_keeps_no_large_inputs():
         before = tracemalloc.get_traced_memory()[0]
         for i in range(20):
             big = _workbook_xml(2 * 1024 * 1024, i)
-            assert reader._parts_of(big, _RELS) == {f"S{i}": "xl/worksheets/sheet1.xml"}
+            assert package.sheet_parts(big, _RELS) == {f"S{i}": "xl/worksheets/sheet1.xml"}
             del big
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - before
@@ -360,12 +361,12 @@ def test_the_sheet_list_cache_keeps_no_large_inputs():
         tracemalloc.stop()
     assert kept < 2 * 1024 * 1024, f"{kept / 1048576:.1f} MB kept after parsing 40 MB of sheet lists"
     small = [_workbook_xml(10, i) for i in range(100)]
-    first = reader._parts_of(small[0], _RELS)
-    assert reader._parts_of(small[0], _RELS) is first  # a template's sheet list is still parsed once
+    first = package.sheet_parts(small[0], _RELS)
+    assert package.sheet_parts(small[0], _RELS) is first  # a template's sheet list is still parsed once
     for xml in small:
-        reader._parts_of(xml, _RELS)
-    assert len(reader._parts_cache) <= reader.PARTS_CACHE_ENTRIES
-    assert all(isinstance(k, bytes) and len(k) == 32 for k in reader._parts_cache)
+        package.sheet_parts(xml, _RELS)
+    assert len(package._parts_cache) <= package.PARTS_CACHE_ENTRIES
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in package._parts_cache)
 
 
 # --------------------------------------------------------------------------- point 23: far-reaching .xls and .ods

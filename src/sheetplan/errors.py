@@ -51,12 +51,6 @@ class RosterError(SheetplanError):
     exit_code = 2
 
 
-class ProblemsFound(SheetplanError):
-    """Work finished, but the data has error-severity problems (exit code 1)."""
-
-    exit_code = 1
-
-
 class IntegrityError(SheetplanError):
     """A merge's accounting does not add up (read ≠ merged + rejected): nothing is written (§9)."""
 
@@ -100,7 +94,6 @@ class OutputError(SheetplanError):
     """
 
     exit_code = 2
-    path: str | None = None  # the output, as shown to the user
     os_errno: int | None = None  # the system's error number, when there was one
 
     @classmethod
@@ -126,7 +119,6 @@ class OutputError(SheetplanError):
         shown = _shown(path)
         err = cls(f"无法写入 {shown}：{zh}。没有留下写了一半的文件。",
                   f"Cannot write {shown}: {en}. No half-written file was left.")
-        err.path = shown
         err.os_errno = code if isinstance(code, int) else None
         return err
 

@@ -9,12 +9,17 @@ table of problem codes is generated from it (a test keeps it current).
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# The severities, most serious first; a layout may give a rule any of them.
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+# How a severity is shown to people: in the text report, the annotated copy, the district workbook and the
+# descriptions of rules. English shows the code itself.
+SEVERITY_WORDS = {"zh": {"error": "错误", "warning": "提醒", "info": "说明"},
+                  "en": {"error": "error", "warning": "warning", "info": "info"}}
 
 # code: (usual severity, meaning in Chinese, meaning in English)
 CATALOGUE: dict[str, tuple[str, str, str]] = {
@@ -35,7 +40,6 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "external_reference": ("error", "公式引用其他工作簿，且没有保存结果", "a formula refers to another workbook and has no saved result"),
     "stored_as_text": ("warning", "数字或日期以文字形式保存，工作簿自身的合计不计入", "a number or date stored as text: the workbook's own totals ignore it"),
     "normalized": ("info", "按规范格式读取（原值已保留）", "read in normal form (the original value is kept)"),
-    "default_used": ("info", "空白按默认值读取", "an empty cell read as the default value"),
     # rules of the layout (the layout may change each severity)
     "duplicate": ("error", "重复", "a duplicate"),
     "income_expense_both_or_none": ("error", "收入、支出须且只须填一栏并大于 0", "exactly one of income and expense must be filled and > 0"),
@@ -98,7 +102,6 @@ class Problem:
     value: Any = None
     table: str | None = None  # layout sheet key (not shown; used to group and to reject rows)
     input: int | None = None  # in a merge, the position of the file among the inputs (not shown)
-    raw: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
     def message(self, lang: str = "zh") -> str:
         """The message in ``lang``."""
@@ -126,9 +129,6 @@ class Report:
         self.problems.append(problem)
         return problem
 
-    def extend(self, problems: Iterable[Problem]) -> None:
-        self.problems.extend(problems)
-
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.problems)
 
@@ -142,9 +142,6 @@ class Report:
     @property
     def has_errors(self) -> bool:
         return any(p.severity == "error" for p in self.problems)
-
-    def codes(self) -> Counter[str]:
-        return Counter(p.code for p in self.problems)
 
     def sorted(self) -> list[Problem]:
         """Most serious first, then by sheet and row."""

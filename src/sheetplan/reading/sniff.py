@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ..problems import Problem, problem
+from .package import MAX_ZIP_ENTRIES, ZIP_TAIL_BYTES, declared_entries, entries_in_tail
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 IN_MEMORY_BYTES = 16 * 1024 * 1024  # zips up to this size are sniffed from memory
-MAX_ZIP_ENTRIES = 10_000
 MAX_UNCOMPRESSED_BYTES = 500 * 1024 * 1024
 MAX_RATIO = 200  # for members above RATIO_MIN_BYTES
 RATIO_MIN_BYTES = 1024 * 1024
 PROLOG_BYTES = 64 * 1024
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 SAVE_AS_ZH = "请在 Excel 或 WPS 中打开后另存为 .xlsx 工作簿再报送。"
@@ -58,14 +57,14 @@ class PartsZip(zipfile.ZipFile):
 
     def __init__(self, file: Any) -> None:
         super().__init__(file)
-        self.kept: dict[str, bytes] = {}
+        self.whole_parts: dict[str, bytes] = {}  # part name → its bytes, as sniffing read them
 
     def read(self, name: str | zipfile.ZipInfo, pwd: bytes | None = None) -> bytes:
-        kept = self.kept.get(name.filename if isinstance(name, zipfile.ZipInfo) else name)
-        return kept if kept is not None else super().read(name, pwd)
+        content = self.whole_parts.get(name.filename if isinstance(name, zipfile.ZipInfo) else name)
+        return content if content is not None else super().read(name, pwd)
 
     def close(self) -> None:
-        self.kept = {}
+        self.whole_parts = {}
         super().close()
 
 
@@ -105,32 +104,11 @@ def sniff(path: Path | str, display_name: str | None = None, keep: bool = False)
     return _other(p, name)
 
 
-_TAIL_BYTES = 65_557  # the end-of-central-directory record (22 bytes) plus the longest zip comment
-
-
-def declared_entries(p: Path) -> int | None:
-    """Entry count from the end-of-central-directory record, read before :mod:`zipfile` indexes every entry."""
-    with p.open("rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - _TAIL_BYTES))
-        tail = fh.read()
-    return _count_in_tail(tail)
-
-
-def _count_in_tail(tail: bytes) -> int | None:
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 12 > len(tail):
-        return None
-    count = int.from_bytes(tail[at + 10: at + 12], "little")
-    return None if count == 0xFFFF else count  # 0xFFFF: a zip64 count, which zipfile's own index reports
-
-
 def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     # Every part is opened below: from memory that costs no seeks and reads (a workbook is small; sniffing
     # refused anything over MAX_FILE_BYTES already).
     try:
-        declared = _count_in_tail(data[-_TAIL_BYTES:]) if data is not None else declared_entries(p)
+        declared = entries_in_tail(data[-ZIP_TAIL_BYTES:]) if data is not None else declared_entries(p)
     except OSError:
         declared = None
     if declared is not None and declared > MAX_ZIP_ENTRIES:
@@ -140,12 +118,12 @@ def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     except (zipfile.BadZipFile, OSError, ValueError):
         return _bad("unreadable_file", f"文件 {name} 已损坏或不完整（压缩包无法打开）。{SAVE_AS_ZH}",
                     f"The file {name} is damaged or incomplete (the zip cannot be opened). {SAVE_AS_EN}", name)
-    kept = zf.kept if keep and isinstance(zf, PartsZip) else None
+    whole_parts = zf.whole_parts if keep and isinstance(zf, PartsZip) else None
     found: Sniffed | None = None
     try:
-        found = _zip_checks(zf, name, kept)
+        found = _zip_checks(zf, name, whole_parts)
     finally:
-        handed_on = kept is not None and found is not None and found.kind in ("xlsx", "xlsm")
+        handed_on = whole_parts is not None and found is not None and found.kind in ("xlsx", "xlsm")
         if not handed_on:
             zf.close()
     if handed_on:
@@ -153,8 +131,8 @@ def _zip(p: Path, name: str, data: bytes | None, keep: bool) -> Sniffed:
     return found
 
 
-def _zip_checks(zf: zipfile.ZipFile, name: str, kept: dict[str, bytes] | None) -> Sniffed:
-    """The guards, on an open zip; given ``kept``, the parts a reader needs are read whole into it."""
+def _zip_checks(zf: zipfile.ZipFile, name: str, whole_parts: dict[str, bytes] | None) -> Sniffed:
+    """The guards, on an open zip; given ``whole_parts``, the parts a reader needs are read whole into it."""
     infos = zf.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
         return _bomb(name, f"含 {len(infos)} 个部件", f"holds {len(infos)} parts")
@@ -174,12 +152,12 @@ def _zip_checks(zf: zipfile.ZipFile, name: str, kept: dict[str, bytes] | None) -
     for i in infos:
         if i.filename.lower().endswith((".xml", ".rels", ".vml")):
             try:
-                if kept is not None and i.file_size <= READ_WHOLE_BYTES and _READ_WHOLE.fullmatch(i.filename):
+                if whole_parts is not None and i.file_size <= READ_WHOLE_BYTES and _READ_WHOLE.fullmatch(i.filename):
                     content = zf.read(i)
                     verdict = prolog_verdict(content[:2048])
                     if verdict == "unknown" and len(content) > 2048:
                         verdict = prolog_verdict(content[:PROLOG_BYTES])
-                    kept[i.filename] = content
+                    whole_parts[i.filename] = content
                 else:
                     with zf.open(i) as part:
                         # Almost every part shows its root in the first bytes; read on only while it has not.

@@ -18,20 +18,29 @@ import hashlib
 import json
 import re
 import zipfile
-import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-from defusedxml import DefusedXmlException, ElementTree
-
 from ..errors import UsageError
 from ..files import atomic_output, display_path
 from ..layout import Layout
 from ..layout.geometry import a1
-from ..problems import SEVERITY_ORDER, Problem
+from ..problems import SEVERITY_ORDER, SEVERITY_WORDS, Problem
+from ..reading.package import (
+    WORKBOOK_PART,
+    XML_ERRORS,
+    ZIP_ERRORS,
+    cell_index,
+    column_index,
+    open_zip,
+    relationships,
+    rels_part,
+    resolve_target,
+    sheet_targets,
+)
 
 PROBLEM_SHEET = {"zh": "问题清单", "en": "Problems"}
 COMMENT_MARK = "sheetplan："
@@ -39,9 +48,6 @@ ANNOTATIONS_PROPERTY = "sheetplan.annotations"
 PIECE = 240  # characters per property piece; Excel keeps at most 255
 # Light red, yellow and green: none of them is a fill the template itself uses (its headers are light blue).
 FILLS = {"error": "FFFFC7CE", "warning": "FFFFEB9C", "info": "FFE2EFDA"}
-NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-NS_PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 REL_COMMENTS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments"
 REL_VML = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/vmlDrawing"
 REL_SHEET = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
@@ -55,37 +61,22 @@ _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _AFTER_LEGACY = ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems", "tableParts", "extLst")
 
 
-def _x(text: Any) -> str:
+def _xml_escape(text: Any) -> str:
     """Text safe inside XML (escaped, characters illegal in XML 1.0 removed)."""
     return escape(_ILLEGAL_XML.sub("", str(text)), quote=True)
 
 
-def _col(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
-def _split(ref: str) -> tuple[int, int]:
-    m = re.match(r"([A-Z]+)(\d+)$", ref)
-    if not m:
-        raise ValueError(f"not a cell reference: {ref}")
-    return int(m.group(2)) - 1, _col(m.group(1))
-
-
-class _Package:
+class _EditablePackage:
     """The zip's parts as text/bytes, edited in place, written back in the original order."""
 
     def __init__(self, src: Path) -> None:
         try:
-            with zipfile.ZipFile(src) as zf:
+            with open_zip(src) as zf:
                 self.order = [i.filename for i in zf.infolist()]
                 self.parts: dict[str, bytes] = {n: zf.read(n) for n in self.order}
-        # zlib.error, EOFError, NotImplementedError (unknown compression) and RuntimeError (encrypted entry) all mean damaged
-        except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error, NotImplementedError, RuntimeError, ValueError) as exc:
+        except ZIP_ERRORS as exc:  # every one of them means a damaged file
             raise UsageError(f"无法标注 {src.name}：它不是可读的 .xlsx 文件。", f"Cannot annotate {src.name}: not a readable .xlsx file.") from exc
-        if "xl/workbook.xml" not in self.parts:
+        if WORKBOOK_PART not in self.parts:
             raise UsageError(f"无法标注 {src.name}：它不是 .xlsx 工作簿。", f"Cannot annotate {src.name}: not an .xlsx workbook.")
 
     def text(self, name: str) -> str:
@@ -107,20 +98,14 @@ class _Package:
                 zout.writestr(name, self.parts[name])
 
     # -- relationships
-    def rels_name(self, part: str) -> str:
-        folder, _, base = part.rpartition("/")
-        return f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels"
-
     def rels(self, part: str) -> list[dict[str, str]]:
-        name = self.rels_name(part)
-        if name not in self.parts:
-            return []
-        root = ElementTree.fromstring(self.parts[name])
-        return [dict(r.attrib) for r in root.iter(f"{NS_PKG}Relationship")]
+        """The attributes of each relationship of ``part`` (none when it has no relationships part)."""
+        name = rels_part(part)
+        return relationships(self.parts[name]) if name in self.parts else []
 
     def add_rel(self, part: str, rid: str, rtype: str, target: str) -> None:
-        name = self.rels_name(part)
-        rel = f'<Relationship Id="{rid}" Type="{rtype}" Target="{_x(target)}"/>'
+        name = rels_part(part)
+        rel = f'<Relationship Id="{rid}" Type="{rtype}" Target="{_xml_escape(target)}"/>'
         if name in self.parts:
             self.put(name, self.text(name).replace("</Relationships>", rel + "</Relationships>"))
         else:
@@ -128,7 +113,7 @@ class _Package:
                            f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rel}</Relationships>')
 
     def drop_rel(self, part: str, rid: str) -> None:
-        name = self.rels_name(part)
+        name = rels_part(part)
         if name in self.parts:
             self.put(name, re.sub(rf'<Relationship\b[^>]*\bId="{re.escape(rid)}"[^>]*/>', "", self.text(name)))
 
@@ -146,18 +131,10 @@ class _Package:
 
     def sheets(self) -> dict[str, tuple[str, str]]:
         """Sheet name → (part path, relationship id in workbook.xml)."""
-        wb = ElementTree.fromstring(self.parts["xl/workbook.xml"])
-        targets = {r["Id"]: r["Target"] for r in self.rels("xl/workbook.xml")}
-        out = {}
-        for s in wb.iter(f"{NS_MAIN}sheet"):
-            rid = s.get(f"{NS_REL}id", "")
-            t = targets.get(rid, "")
-            path = t.lstrip("/") if t.startswith("/") else "xl/" + t
-            out[s.get("name", "")] = (re.sub(r"[^/]+/\.\./", "", path), rid)
-        return out
+        return sheet_targets(self.parts[WORKBOOK_PART], self.parts.get(rels_part(WORKBOOK_PART)))
 
 
-def _target(part: str, other: str) -> str:
+def _relative_target(part: str, other: str) -> str:
     """A relationship target from ``part``'s folder to ``other`` (both under xl/)."""
     depth = part.count("/") - 1
     return "../" * depth + other[len("xl/"):] if depth else other[len("xl/"):]
@@ -167,7 +144,7 @@ def _target(part: str, other: str) -> str:
 
 
 class _Styles:
-    def __init__(self, pkg: _Package) -> None:
+    def __init__(self, pkg: _EditablePackage) -> None:
         self.pkg = pkg
         self.xml = pkg.text("xl/styles.xml")
         self.fill_ids: dict[str, int] = {}
@@ -301,7 +278,7 @@ def _mark_cells(xml: str, wanted: dict[str, Any], restyle: Any) -> tuple[str, di
     missing: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for ref in wanted:
         if ref not in record:
-            row, col = _split(ref)
+            row, col = cell_index(ref)
             missing[row + 1].append((col, ref))
     if not missing:
         return xml, record
@@ -322,7 +299,7 @@ def _mark_cells(xml: str, wanted: dict[str, Any], restyle: Any) -> tuple[str, di
         if span.endswith("/>") and row_tag == span:
             return span[:-2] + ">" + "".join(new_cell(ref, col, row_tag) for col, ref in todo) + f"</{prefix}row>"
         pieces, last = [], len(row_tag)
-        cells = [(cm.start(), _col(cm.group(1))) for cm in re.finditer(r'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)\d+"', span)]
+        cells = [(cm.start(), column_index(cm.group(1))) for cm in re.finditer(r'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)\d+"', span)]
         close = span.rfind("</")
         for col, ref in todo:
             at = next((pos for pos, c in cells if c > col and pos >= last), close)
@@ -408,22 +385,23 @@ def _vml_shape(n: int, row: int, col: int, ns: dict[str, str]) -> str:
 
 
 def _comment(ref: str, author: int, text: str) -> str:
-    return (f'<comment ref="{ref}" authorId="{author}"><text><r><t xml:space="preserve">{_x(text)}</t></r></text></comment>')
+    return (f'<comment ref="{ref}" authorId="{author}"><text><r><t xml:space="preserve">{_xml_escape(text)}</t></r></text></comment>')
 
 
-def _free(pkg: _Package, pattern: str) -> str:
+def _free_name(pkg: _EditablePackage, pattern: str) -> str:
+    """The first name ``pattern`` gives (``xl/comments{}.xml`` → xl/comments1.xml, 2 …) that no part has."""
     n = 1
     while pattern.format(n) in pkg.parts:
         n += 1
     return pattern.format(n)
 
 
-def _sheet_comments(pkg: _Package, part: str) -> tuple[str | None, str | None]:
+def _sheet_comments(pkg: _EditablePackage, part: str) -> tuple[str | None, str | None]:
     """The comments part and VML part of a sheet, when it has them."""
     comments = vml = None
     folder = part.rpartition("/")[0]
     for r in pkg.rels(part):
-        path = re.sub(r"[^/]+/\.\./", "", f"{folder}/{r['Target']}") if not r["Target"].startswith("/") else r["Target"][1:]
+        path = resolve_target(folder, r["Target"])
         if r["Type"] == REL_COMMENTS:
             comments = path
         elif r["Type"] == REL_VML:
@@ -431,7 +409,7 @@ def _sheet_comments(pkg: _Package, part: str) -> tuple[str | None, str | None]:
     return comments, vml
 
 
-def _add_comments(pkg: _Package, part: str, notes: dict[str, str]) -> list[str]:
+def _add_comments(pkg: _EditablePackage, part: str, notes: dict[str, str]) -> list[str]:
     """Add notes (cell → text) to a sheet; cells the school already commented are skipped. Returns the cells noted."""
     comments, vml = _sheet_comments(pkg, part)
     if comments and comments in pkg.parts:
@@ -458,23 +436,23 @@ def _add_comments(pkg: _Package, part: str, notes: dict[str, str]) -> list[str]:
             cxml = re.sub(r"</((?:\w+:)?)commentList>", lambda m: body + m.group(0), cxml, count=1)
         pkg.put(comments, cxml)
     else:
-        comments = _free(pkg, "xl/comments{}.xml")
+        comments = _free_name(pkg, "xl/comments{}.xml")
         body = "".join(_comment(ref, 0, text) for ref, text in notes.items())
         pkg.put(comments, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                           '<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
                           f"<authors><author>sheetplan</author></authors><commentList>{body}</commentList></comments>")
         pkg.content_type(comments, CT_COMMENTS)
-        pkg.add_rel(part, "rIdSpComments", REL_COMMENTS, _target(part, comments))
+        pkg.add_rel(part, "rIdSpComments", REL_COMMENTS, _relative_target(part, comments))
     if vml is None or vml not in pkg.parts:
-        vml = _free(pkg, "xl/drawings/vmlDrawing{}.vml")
+        vml = _free_name(pkg, "xl/drawings/vmlDrawing{}.vml")
         pkg.put(vml, VML_EMPTY)
         pkg.default_type("vml", CT_VML)
-        pkg.add_rel(part, "rIdSpVml", REL_VML, _target(part, vml))
+        pkg.add_rel(part, "rIdSpVml", REL_VML, _relative_target(part, vml))
         _add_legacy_drawing(pkg, part, "rIdSpVml")
     vtext, ns = _vml_prefixes(pkg.text(vml))
     if "_x0000_t202" not in vtext:
         vtext = _before_close(vtext, NOTE_SHAPETYPE.format(**ns))
-    shapes = "".join(_vml_shape(i, *_split(ref), ns) for i, ref in enumerate(notes))
+    shapes = "".join(_vml_shape(i, *cell_index(ref), ns) for i, ref in enumerate(notes))
     pkg.put(vml, _before_close(vtext, shapes))
     return list(notes)
 
@@ -502,7 +480,7 @@ def _top_level_tags(xml: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def _add_legacy_drawing(pkg: _Package, part: str, rid: str) -> None:
+def _add_legacy_drawing(pkg: _EditablePackage, part: str, rid: str) -> None:
     """Point the sheet at its VML drawing: ``<legacyDrawing>`` among the worksheet's own children, in schema order."""
     xml = pkg.text(part)
     root = re.match(r"(?s)(<\?xml[^>]*>\s*)?<((?:\w+:)?)worksheet\b[^>]*>", xml)
@@ -529,7 +507,7 @@ def _add_legacy_drawing(pkg: _Package, part: str, rid: str) -> None:
     pkg.put(part, xml[:at] + tag + xml[at:])
 
 
-def _remove_comments(pkg: _Package, part: str, cells: list[str]) -> None:
+def _remove_comments(pkg: _EditablePackage, part: str, cells: list[str]) -> None:
     """Remove our notes from ``cells``; a school's own comment there (never replaced by ours) stays."""
     comments, vml = _sheet_comments(pkg, part)
     wanted = set(cells)
@@ -537,7 +515,7 @@ def _remove_comments(pkg: _Package, part: str, cells: list[str]) -> None:
     if comments and comments in pkg.parts:
         def drop(m: re.Match[str]) -> str:
             if m.group(2) in wanted and COMMENT_MARK in m.group(0):
-                removed.add(_split(m.group(2)))
+                removed.add(cell_index(m.group(2)))
                 return ""
             return m.group(0)
 
@@ -564,12 +542,12 @@ def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[t
     en = lang == "en"
     head = (["Severity", "Code", "Sheet", "Cell", "Field", "Value", "Message"] if en
             else ["严重程度", "代码", "工作表", "单元格", "字段", "原值", "说明"])
-    words = {"error": "错误", "warning": "提醒", "info": "说明"} if not en else {}
+    words = SEVERITY_WORDS[lang]
 
     def cell(r: int, c: int, v: Any) -> str:
         if v is None or v == "":
             return ""
-        return f'<c r="{a1(r, c)}" t="inlineStr"><is><t xml:space="preserve">{_x(v)}</t></is></c>'
+        return f'<c r="{a1(r, c)}" t="inlineStr"><is><t xml:space="preserve">{_xml_escape(v)}</t></is></c>'
 
     rows = ['<row r="1">' + "".join(cell(0, c, h) for c, h in enumerate(head)) + "</row>"]
     links = []
@@ -579,7 +557,7 @@ def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[t
         rows.append(f'<row r="{i + 1}">' + "".join(cell(i, c, v) for c, v in enumerate(values)) + "</row>")
         if p.sheet and p.cell:
             sheet = "'" + p.sheet.replace("'", "''") + "'"
-            links.append(f'<hyperlink ref="{a1(i, 3)}" location="{_x(sheet)}!{p.cell}" display="{_x(p.cell)}"/>')
+            links.append(f'<hyperlink ref="{a1(i, 3)}" location="{_xml_escape(sheet)}!{p.cell}" display="{_xml_escape(p.cell)}"/>')
     widths = [8, 30, 12, 8, 14, 20, 90]
     cols = "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths))
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -595,40 +573,40 @@ def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[t
             '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
 
 
-def _add_problem_sheet(pkg: _Package, name: str, xml: str) -> None:
-    part = _free(pkg, "xl/worksheets/sheet{}.xml")
+def _add_problem_sheet(pkg: _EditablePackage, name: str, xml: str) -> None:
+    part = _free_name(pkg, "xl/worksheets/sheet{}.xml")
     pkg.put(part, xml)
     pkg.content_type(part, CT_SHEET)
-    pkg.add_rel("xl/workbook.xml", "rIdSpProblems", REL_SHEET, part[len("xl/"):])
-    wb = pkg.text("xl/workbook.xml")
+    pkg.add_rel(WORKBOOK_PART, "rIdSpProblems", REL_SHEET, part[len("xl/"):])
+    wb = pkg.text(WORKBOOK_PART)
     ids = [int(x) for x in re.findall(r'<(?:\w+:)?sheet\b[^>]*\bsheetId="(\d+)"', wb)]
     prefix = (re.search(r"<(\w+:)?sheets\b", wb) or re.match("", "")).group(1) or ""  # type: ignore[union-attr]
     rel_prefix = "r"
     m = re.search(r'xmlns:(\w+)="http://schemas.openxmlformats.org/officeDocument/2006/relationships"', wb)
     if m:
         rel_prefix = m.group(1)
-    tag = f'<{prefix}sheet name="{_x(name)}" sheetId="{max(ids, default=0) + 1}" {rel_prefix}:id="rIdSpProblems"/>'
-    pkg.put("xl/workbook.xml", re.sub(r"</((?:\w+:)?)sheets>", lambda mm: tag + mm.group(0), wb, count=1))
+    tag = f'<{prefix}sheet name="{_xml_escape(name)}" sheetId="{max(ids, default=0) + 1}" {rel_prefix}:id="rIdSpProblems"/>'
+    pkg.put(WORKBOOK_PART, re.sub(r"</((?:\w+:)?)sheets>", lambda mm: tag + mm.group(0), wb, count=1))
 
 
-def _remove_problem_sheet(pkg: _Package, name: str) -> None:
+def _remove_problem_sheet(pkg: _EditablePackage, name: str) -> None:
     sheets = pkg.sheets()
     if name not in sheets:
         return
     part, rid = sheets[name]
-    wb = pkg.text("xl/workbook.xml")
-    wb = re.sub(rf'<(?:\w+:)?sheet\b[^>]*\bname="{re.escape(_x(name))}"[^>]*/>', "", wb, count=1)
-    pkg.put("xl/workbook.xml", wb)
-    pkg.drop_rel("xl/workbook.xml", rid)
+    wb = pkg.text(WORKBOOK_PART)
+    wb = re.sub(rf'<(?:\w+:)?sheet\b[^>]*\bname="{re.escape(_xml_escape(name))}"[^>]*/>', "", wb, count=1)
+    pkg.put(WORKBOOK_PART, wb)
+    pkg.drop_rel(WORKBOOK_PART, rid)
     pkg.put("[Content_Types].xml", re.sub(rf'<Override PartName="/{re.escape(part)}"[^>]*/>', "", pkg.text("[Content_Types].xml")))
     pkg.drop(part)
-    pkg.drop(pkg.rels_name(part))
+    pkg.drop(rels_part(part))
 
 
 # ----------------------------------------------------------------------------- the property
 
 
-def _read_state(pkg: _Package) -> dict[str, Any] | None:
+def _read_state(pkg: _EditablePackage) -> dict[str, Any] | None:
     """The record of an earlier annotation, joined from its numbered pieces (see :func:`_write_state`)."""
     if "docProps/custom.xml" not in pkg.parts:
         return None
@@ -646,7 +624,7 @@ def _read_state(pkg: _Package) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def _write_state(pkg: _Package, state: dict[str, Any]) -> None:
+def _write_state(pkg: _EditablePackage, state: dict[str, Any]) -> None:
     """Remember the annotation in custom document properties, in pieces of at most PIECE characters:
     Excel keeps a text property only up to 255 characters, and cuts longer ones when it saves."""
     text = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
@@ -673,13 +651,13 @@ def _write_state(pkg: _Package, state: dict[str, Any]) -> None:
     props = []
     for i in range(0, max(1, len(text)), PIECE):
         props.append(f'<{pp}property fmtid="{fmtid}" pid="{pid}" name="{ANNOTATIONS_PROPERTY}.{i // PIECE + 1}">'
-                     f"<{v}:lpwstr>{_x(text[i:i + PIECE])}</{v}:lpwstr></{pp}property>")
+                     f"<{v}:lpwstr>{_xml_escape(text[i:i + PIECE])}</{v}:lpwstr></{pp}property>")
         pid += 1
     close = xml.rfind(f"</{pp}Properties>")
     pkg.put("docProps/custom.xml", xml[:close] + "".join(props) + xml[close:])
 
 
-def _undo(pkg: _Package, state: dict[str, Any], styles: _Styles) -> None:
+def _undo(pkg: _EditablePackage, state: dict[str, Any], styles: _Styles) -> None:
     """Remove the marks of an earlier annotation (also after the file went through LibreOffice)."""
     same_styles = state.get("styles_sha") == hashlib.sha256(pkg.parts["xl/styles.xml"]).hexdigest()
     sheets = pkg.sheets()
@@ -706,11 +684,10 @@ def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Probl
     """
     src = Path(src)
     try:
-        pkg = _annotated(src, problems, lang, _labels(layout, lang))
+        pkg = _annotated(src, problems, lang, _field_labels(layout, lang))
     except UsageError:
         raise
-    except (KeyError, ValueError, IndexError, AttributeError, UnicodeDecodeError, ElementTree.ParseError,
-            DefusedXmlException, re.error) as exc:
+    except (KeyError, ValueError, IndexError, AttributeError, UnicodeDecodeError, *XML_ERRORS, re.error) as exc:
         raise UsageError(f"无法标注 {src.name}：文件内部结构已损坏（{type(exc).__name__}）。请在 Excel 或 WPS 中打开后另存，再检查一次。",
                          f"Cannot annotate {src.name}: its internal structure is damaged ({type(exc).__name__}). "
                          "Open it in Excel or WPS, save it, and check it again.") from exc
@@ -730,15 +707,15 @@ def _refuse_source_as_output(src: Path, dst: Path) -> None:
                          f"The annotated copy cannot be written over the original {display_path(src)}: choose another name.")
 
 
-def _labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, str], str]:
+def _field_labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, str], str]:
     """(table, field key) → label."""
     if layout is None:
         return {}
     return {(sheet.key, f.key): f.label[lang] for sheet in layout.sheets for f in sheet.fields}
 
 
-def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> _Package:
-    pkg = _Package(src)
+def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> _EditablePackage:
+    pkg = _EditablePackage(src)
     old = _read_state(pkg)
     styles = _Styles(pkg)
     if old:

@@ -11,13 +11,11 @@ from typing import Any
 
 from ..files import display_path
 from ..layout import Layout
-from ..problems import Problem
+from ..problems import SEVERITIES, SEVERITY_WORDS, Problem
 from ..reading.inputs import not_a_file
 from ..reading.workbook import WorkbookData, read_workbook
 from ..rules import apply_rules
 
-SEVERITY_WORDS = {"zh": {"error": "错误", "warning": "提醒", "info": "说明"},
-                  "en": {"error": "error", "warning": "warning", "info": "info"}}
 GROUP_AFTER = 3  # more problems than this of one kind in one column are shown as one line
 
 
@@ -91,7 +89,7 @@ def format_text(results: Iterable[WorkbookData], lang: str = "zh", width: int = 
     from rich.table import Table as RichTable
 
     en = lang == "en"
-    console = Console(record=True, width=width, force_terminal=False, color_system=None, file=_Null())
+    console = Console(record=True, width=width, force_terminal=False, color_system=None, file=_Discard())
     words = SEVERITY_WORDS[lang]
     for r in results:
         console.print(f"[bold]{r.display}[/bold]" + (f"  ({r.org_name or ''} {r.org_code or ''} {r.year or ''})" if r.readable else ""))
@@ -118,8 +116,9 @@ def format_text(results: Iterable[WorkbookData], lang: str = "zh", width: int = 
 
 
 def _summary_line(r: WorkbookData, lang: str) -> str:
+    """The last line of a file's report: how many problems of each severity, and the rows read per table."""
     en = lang == "en"
-    e, w, i = (r.report.count(s) for s in ("error", "warning", "info"))
+    e, w, i = (r.report.count(s) for s in SEVERITIES)
     if not r.readable:
         return f"{r.display}: not read." if en else f"{r.display}：未能读取。"
     rows = rows_read(r)
@@ -130,7 +129,9 @@ def _summary_line(r: WorkbookData, lang: str) -> str:
     return f"{r.display}：{e} 个错误，{w} 个提醒，{i} 条说明；读取 {counts}。"
 
 
-class _Null:
+class _Discard:
+    """A file that throws away what is written to it: the console only records, and the text is exported."""
+
     def write(self, _: str) -> int:
         return 0
 
