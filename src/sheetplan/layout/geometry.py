@@ -7,7 +7,7 @@ and the tests share them so that nobody repeats a coordinate.
 
 from __future__ import annotations
 
-from . import Sheet
+from .model import Sheet
 
 META_SHEET = "_sheetplan"  # very hidden sheet holding the identity
 LISTS_SHEET = {"zh": "代码表", "en": "Lists"}  # hidden sheet of dropdown lists

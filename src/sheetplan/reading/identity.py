@@ -12,9 +12,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from defusedxml import ElementTree
-
 from ..layout.geometry import META_SHEET, PROPERTY_PREFIX
+from .package import parse_xml
 
 _CUSTOM = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
 _VT = "{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}"
@@ -29,7 +28,7 @@ def identity_from_properties(zf: zipfile.ZipFile) -> dict[str, str]:
         return {}
     if info.file_size > MAX_PROPERTIES_BYTES:
         return {}
-    root = ElementTree.fromstring(zf.read(info))
+    root = parse_xml(zf.read(info))
     out: dict[str, str] = {}
     for prop in root.iter(f"{_CUSTOM}property"):
         name = prop.get("name") or ""
