@@ -100,8 +100,8 @@ def test_compare_on_the_form_fires_at_its_first_field(school):
     p = one(run(school, rule, workbook(school, info={"members": 80, "staff": 60})))
     assert (p.code, p.severity, p.sheet, p.cell, p.field, p.row) == ("members_exceed_staff", "warning", "基本信息",
                                                                      form_cell(school.sheet("info"), "members"), "members", None)
-    assert p.message_zh == "会员人数 80 不满足 <= 在职职工人数（60）。"
-    assert p.message_en == "Members 80 is not <= Staff (60)."
+    assert p.message_zh == "会员人数 80 人，多于在职职工人数 60 人。"
+    assert p.message_en == "Members 80 is more than Staff 60."
     assert run(school, rule, workbook(school, info={"members": 60, "staff": 60})) == []
     assert run(school, rule, workbook(school, info={"members": 80})) == []  # nothing to compare with
 
@@ -112,8 +112,8 @@ def test_compare_with_a_factor_is_over_budget(school):
             {"month": 6, "activity": "端午", "budget": 1000.0, "spent": 1200.0}]  # exactly 1.2 ×: kept
     p = one(run(school, rule, workbook(school, {"schedule": rows})))
     assert (p.code, p.severity, p.cell, p.row) == ("over_budget", "warning", where(school, "schedule", "spent", 0), 3)
-    assert p.message_zh == "实际支出(元) 1,300 不满足 <= 1.2 × 预算(元)（1,000）。"
-    assert p.message_en == "Spent (yuan) 1,300 is not <= 1.2 × Budget (yuan) (1,000)."
+    assert p.message_zh == "实际支出 1,300 元，超过预算 1,000 元的 1.2 倍（1,200 元）。"
+    assert p.message_en == "Spent 1,300 yuan is more than 1.2 times Budget 1,000 yuan (1,200 yuan)."
 
 
 def test_compare_with_a_form_value(school):
@@ -121,7 +121,7 @@ def test_compare_with_a_form_value(school):
     rows = [{"month": 5, "activity": "运动会", "actual_people": 100}, {"month": 5, "activity": "会", "actual_people": 80}]
     p = one(run(school, rule, workbook(school, {"schedule": rows}, info={"members": 80})))
     assert (p.code, p.cell) == ("over_members", where(school, "schedule", "actual_people", 0))
-    assert p.message_zh == "实际人数 100 不满足 <= 会员人数（80）。"
+    assert p.message_zh == "实际人数 100 人，多于会员人数 80 人。"
 
 
 # --------------------------------------------------------------------------- required_if, requires_value, max_when
@@ -148,8 +148,8 @@ def test_requires_value_is_gender_group_mismatch(school):
             {"event": "乒乓球", "group": "女子组", "name": "某某"}]  # no gender: nothing to compare
     p = one(run(school, rule, workbook(school, {"entries": rows})))
     assert (p.code, p.severity, p.cell, p.field) == ("gender_group_mismatch", "error", where(school, "entries", "group", 0), "group")
-    assert p.message_zh == "组别“女子组”须为女，性别却是“男”。"
-    assert p.message_en == "Group 女子组 requires Gender 女, found 男."
+    assert p.message_zh == "组别是“女子组”，性别应为“女”，这里填的是“男”。"
+    assert p.message_en == "Group is 女子组, so Gender should be 女, not 男."
 
 
 def test_max_when(school):
@@ -159,8 +159,8 @@ def test_max_when(school):
             {"event": "跳绳", "group": "不分组", "name": "李四", "gender": "男", "age": 60}]
     p = one(run(school, rule, workbook(school, {"entries": rows})))
     assert (p.code, p.cell) == ("out_of_range", where(school, "entries", "age", 0))
-    assert p.message_zh == "青年组(35岁以下)：年龄 40 超过 35。"
-    assert p.message_en == "青年组(35岁以下): Age 40 is over 35."
+    assert p.message_zh == "组别为“青年组(35岁以下)”时，年龄不能超过 35 岁，这里填的是 40 岁。"
+    assert p.message_en == "When Group is 青年组(35岁以下), Age may be at most 35; it is 40."
 
 
 # --------------------------------------------------------------------------- dates
@@ -172,8 +172,8 @@ def test_same_month_is_month_mismatch_at_the_first_column(school):
             {"month": 4, "activity": "没有日期"}]
     p = one(run(school, rule, workbook(school, {"schedule": rows})))
     assert (p.code, p.severity, p.cell, p.field) == ("month_mismatch", "error", where(school, "schedule", "month", 0), "month")
-    assert p.message_zh == "活动日期 2025-03-08 不在月份所填的 4 月内。"
-    assert p.message_en == "Date 2025-03-08 is not in month 4 given as Month."
+    assert p.message_zh == "活动日期 2025-03-08 不在 4 月，与所填月份不符。"
+    assert p.message_en == "Date 2025-03-08 is not in month 4, the Month given."
 
 
 def test_repeat_within(school):
@@ -184,7 +184,8 @@ def test_repeat_within(school):
             {"date": D("2025-03-21"), "member": "赵老师", "reason": "生日", "amount": 200.0}]
     p = one(run(school, rule, workbook(school, {"care": rows})))
     assert (p.code, p.severity, p.cell) == ("repeat_visit", "warning", where(school, "care", "date", 1))
-    assert p.message_zh == "赵老师、生病住院在 30 天内重复（上次 2025-03-01，本次 2025-03-20）。"
+    assert p.message_zh == ("慰问对象“赵老师”、慰问事由“生病住院”在 30 天内又登记了一次（上次 2025-03-01，这次 2025-03-20），"
+                            "请核对是否重复。")
 
 
 def test_not_descending(school):
@@ -207,8 +208,8 @@ def test_cap_per_row(school):
             {"date": D("2025-02-03"), "member": "张老师", "reason": "节日慰问", "amount": 9000.0}]  # no cap per row
     p = one(run(school, rule, workbook(school, {"care": rows})))
     assert (p.code, p.severity, p.cell) == ("cap_exceeded", "error", where(school, "care", "amount", 0))
-    assert p.message_zh == "生日：慰问金(元)+慰问品价值(元) 合计 600 元，超过每次上限 500 元。"
-    assert p.message_en == "生日: Cash (yuan) + Goods value (yuan) total 600 yuan exceeds the cap of 500 yuan each time."
+    assert p.message_zh == "慰问事由“生日”：慰问金和慰问品价值合计 600 元，超过每次上限 500 元。"
+    assert p.message_en == "Reason 生日: Cash and Goods value total 600 yuan, over the cap of 500 yuan each time."
 
 
 def test_cap_sum(school):
@@ -219,7 +220,7 @@ def test_cap_sum(school):
             {"date": D("2025-09-10"), "member": "李老师", "reason": "节日慰问", "amount": 2200.0}]
     p = one(run(school, rule, workbook(school, {"care": rows})))
     assert (p.code, p.cell) == ("cap_exceeded", where(school, "care", "amount", 2))
-    assert p.message_zh == "张老师全年节日慰问累计 2,300 元，超过上限 2,200 元。"
+    assert p.message_zh == "张老师全年节日慰问的慰问金和慰问品价值累计 2,300 元，超过全年上限 2,200 元。"
 
 
 def test_cap_count(school):
@@ -229,7 +230,7 @@ def test_cap_count(school):
     p = one(run(school, rule, workbook(school, {"entries": rows})))
     assert (p.code, p.severity, p.cell) == ("cap_exceeded", "error", where(school, "entries", "event", 3))
     assert p.message_zh == "“教学技能比武”本校已报 4 人，超过每校限报 3 人。"
-    assert p.message_en == "'教学技能比武': entry 4 of this school, over the limit of 3 per school."
+    assert p.message_en == "'教学技能比武': this school has entered 4, over the limit of 3 per school."
     rows.append({"event": "羽毛球", "name": "九", "gender": "男"})
     assert [p.cell for p in run(school, rule, workbook(school, {"entries": rows}))] == [
         where(school, "entries", "event", 3), where(school, "entries", "event", 12)]
@@ -242,7 +243,7 @@ def test_cap_distinct(school):
     # the same event twice counts once; 比赛项目 stands before 姓名
     assert (p.code, p.cell) == ("cap_exceeded", where(school, "entries", "event", 3))
     assert p.message_zh == "周杰已报 3 个比赛项目（篮球、排球、拔河），每人最多 2 个。"
-    assert p.message_en == "周杰 enters 3 values of Event (篮球, 排球, 拔河); at most 2 per person."
+    assert p.message_en == "周杰 has entered 3 of Event (篮球, 排球, 拔河); at most 2 per person."
 
 
 # --------------------------------------------------------------------------- the ledger
@@ -259,10 +260,12 @@ def test_exactly_one(school):
     found = run(school, rule, workbook(school, {"ledger": rows}, raw={4: {"expense": "一千"}}))  # unreadable: skipped
     assert [(p.code, p.cell) for p in found] == [("income_expense_both_or_none", where(school, "ledger", "income", i))
                                                  for i in range(3)]
-    assert [p.message_zh for p in found] == ["收入(元)、支出(元)都填了，一笔只能填其中一栏。",
-                                             "收入(元)、支出(元)都没有填写，须填其中一栏。",
-                                             "收入(元)为 0，金额应大于 0。"]
-    assert found[0].message_en == "Both Income (yuan) and Expense (yuan) are filled; one entry fills only one."
+    assert [p.message_zh for p in found] == ["收入和支出都填了，一笔只能填其中一栏。",
+                                             "收入和支出都没有填，请填其中一栏。",
+                                             "收入填的是 0，金额应大于 0。"]
+    assert [p.message_en for p in found] == ["Both Income and Expense are filled: one entry fills only one of them.",
+                                             "Income and Expense are empty: fill one of them.",
+                                             "Income is 0: the amount must be more than 0."]
 
 
 def test_direction_points_at_the_filled_amount(school):
@@ -273,9 +276,9 @@ def test_direction_points_at_the_filled_amount(school):
     assert [(p.code, p.severity, p.cell) for p in found] == [
         ("direction_mismatch", "error", where(school, "ledger", "expense", 0)),
         ("direction_mismatch", "error", where(school, "ledger", "income", 1))]
-    assert found[0].message_zh == "“会费收入”是收入科目，金额应填在收入(元)栏，却填在了支出(元)栏。"
-    assert found[1].message_zh == "“职工活动支出”是支出科目，金额应填在支出(元)栏，却填在了收入(元)栏。"
-    assert found[0].message_en == "'会费收入' is an income category: the amount belongs in Income (yuan), not Expense (yuan)."
+    assert found[0].message_zh == "“会费收入”是收入科目，金额应填在收入栏，却填在了支出栏。"
+    assert found[1].message_zh == "“职工活动支出”是支出科目，金额应填在支出栏，却填在了收入栏。"
+    assert found[0].message_en == "'会费收入' is an income category: the amount belongs in Income, not Expense."
 
 
 def test_unique(school):
@@ -285,6 +288,7 @@ def test_unique(school):
     found = run(school, rule, workbook(school, {"ledger": rows}))
     assert [(p.code, p.cell) for p in found] == [("duplicate", where(school, "ledger", "voucher", i)) for i in (2, 5)]
     assert found[0].message_zh == "凭证号“V1”与第 3 行重复。"
+    assert found[0].message_en == "Voucher no. 'V1' repeats row 3."
 
 
 def test_unique_over_two_fields(school):
@@ -292,7 +296,7 @@ def test_unique_over_two_fields(school):
     rows = [{"event": "羽毛球", "name": "陈明", "gender": "男"}, {"event": "乒乓球", "name": "陈明", "gender": "男"},
             {"event": "羽毛球", "name": "陈明", "gender": "男"}]
     p = one(run(school, rule, workbook(school, {"entries": rows})))
-    assert (p.cell, p.message_zh) == (where(school, "entries", "event", 2), "比赛项目+姓名“羽毛球、陈明”与第 3 行重复。")
+    assert (p.cell, p.message_zh) == (where(school, "entries", "event", 2), "比赛项目“羽毛球”、姓名“陈明”与第 3 行重复。")
 
 
 def test_nonnegative_balance_once_per_dip(school):
@@ -301,8 +305,8 @@ def test_nonnegative_balance_once_per_dip(school):
     found = run(school, rule, workbook(school, {"ledger": rows}))
     assert [(p.code, p.severity, p.cell) for p in found] == [
         ("negative_balance", "warning", where(school, "ledger", "balance", i)) for i in (1, 4)]
-    assert found[1].message_zh == "此笔之后余额(元)为 -3,572.46 元，出现负数。"
-    assert found[1].message_en == "After this entry the Balance (yuan) is -3,572.46 yuan: negative."
+    assert found[1].message_zh == "记入这一笔后，余额为 -3,572.46 元，成了负数，请核对收支。"
+    assert found[1].message_en == "After this entry the balance is -3,572.46 yuan, below zero: check the entries."
 
 
 def test_dependent_lists_are_subcategory_mismatch(school):
@@ -314,9 +318,11 @@ def test_dependent_lists_are_subcategory_mismatch(school):
     found = list(data.report)
     assert [(p.code, p.severity, p.cell) for p in found] == [
         ("subcategory_mismatch", "error", where(school, "ledger", "subcategory", i)) for i in (0, 2)]
-    assert found[0].message_zh == ("明细科目“培训费”不属于“职工活动支出”"
-                                   "（可选：职工教育支出、文体活动支出、宣传活动支出、职工集体福利支出、其他活动支出）。")
-    assert found[1].message_zh == "明细科目“培训费”不属于“会费收入”（可选：（无明细科目））。"
+    assert found[0].message_zh == ("明细科目“培训费”不属于收支科目“职工活动支出”，"
+                                   "可选：职工教育支出、文体活动支出、宣传活动支出、职工集体福利支出、其他活动支出。")
+    assert found[1].message_zh == "明细科目“培训费”不属于收支科目“会费收入”；“会费收入”没有明细科目，请留空。"
+    assert found[1].message_en == ("Sub-category '培训费' does not belong to Category '会费收入', which has none: "
+                                   "leave it empty.")
     records = data.tables["ledger"].records
     assert records[0].values["subcategory"] is None and records[1].values["subcategory"] == "文体活动支出"
 
@@ -335,7 +341,9 @@ def test_cross_sum_compares_accepted_rows(school):
     p = one(run(school, rule, data))
     assert (p.code, p.severity, p.sheet, p.cell, p.table, p.value) == (
         "care_ledger_mismatch", "warning", "慰问记录", None, "care", "2,500 / 2,000")
-    assert p.message_zh == "慰问记录慰问金(元)合计 2,500 元，与经费台账相应支出(元) 2,000 元不一致。"
+    assert p.message_zh == "慰问记录的慰问金合计 2,500 元，与经费台账中相应的支出 2,000 元不一致。"
+    assert p.message_en == ("The Cash total of Care visits, 2,500 yuan, differs from the matching Expense in Fund ledger, "
+                            "2,000 yuan.")
     data = workbook(school, {"care": care, "ledger": ledger[:1]})
     data.tables["care"].records[1].rejected = True  # a rejected row is left out of the total
     assert run(school, rule, data) == []
@@ -346,7 +354,7 @@ def test_cross_sum_left_not_greater(school):
     schedule = [{"month": 6, "activity": "端午", "spent": 1300.0}]
     ledger = [_ledger(category="职工活动支出", expense=1200.0)]
     p = one(run(school, rule, workbook(school, {"schedule": schedule, "ledger": ledger})))
-    assert p.message_zh == "月度安排实际支出(元)合计 1,300 元，与经费台账相应支出(元) 1,200 元多于后者。"
+    assert p.message_zh == "月度安排的实际支出合计 1,300 元，多于经费台账中相应的支出 1,200 元。"
     ledger[0]["expense"] = 1300.0
     assert run(school, rule, workbook(school, {"schedule": schedule, "ledger": ledger})) == []
 
@@ -369,8 +377,8 @@ def test_unique_across_over_plain_rows(school):
     p = found[0]
     assert (p.code, p.severity, p.org_code, p.source_file, p.row, p.field, p.value) == (
         "duplicate_across_schools", "warning", "S2", "S2.xlsx", 7, "name", "陈明、13812345678")
-    assert p.zh == "姓名+联系电话“陈明、13812345678”也由 一校（S1）报名。"
-    assert p.en == "'陈明、13812345678' is also entered by 一校 (S1)."
+    assert p.zh == "姓名“陈明”、联系电话“13812345678”也由一校（S1）报名。"
+    assert p.en == "Name '陈明', Phone '13812345678' is also entered by 一校 (S1)."
 
 
 def test_check_across_gives_what_merge_reports(school, tmp_path):
@@ -425,7 +433,44 @@ def test_error_rows_are_rejected_before_the_cross_checks(school):
     apply_rules(data)
     assert data.tables["care"].records[0].rejected
     cross = [p for p in data.report if p.code == "care_ledger_mismatch"]
-    assert [p.message_zh for p in cross] == ["慰问记录慰问金(元)合计 0 元，与经费台账相应支出(元) 1 元不一致。"]
+    row = data.tables["care"].records[0].row
+    assert [p.message_zh for p in cross] == [f"慰问记录的慰问金合计 0 元，与经费台账中相应的支出 1 元不一致。"
+                                             f"有错误的行未计入比较：慰问记录第 {row} 行（共 900 元）。"]
+
+
+def test_cross_sum_says_which_rows_with_errors_it_left_out(school):
+    """Issue point 15: the sheet's own 慰问金合计 shows 5,300 while the message gave 4,900 without saying why:
+    the rows with errors that were left out are named, with what they hold, on both sides of the comparison."""
+    rule = school.cross_checks[0]
+    care = [{"date": D("2025-02-01"), "member": "王老师", "reason": "结婚", "amount": 2000.0},
+            {"date": D("2025-02-02"), "member": "李老师", "reason": "生日", "amount": 400.0},
+            {"date": D("2025-03-02"), "member": "赵老师", "reason": "生病住院", "amount": 2900.0}]
+    ledger = [_ledger(category="维权支出", subcategory="送温暖费", expense=5300.0),
+              _ledger(category="其他支出", summary="慰问退休教师", expense=300.0),
+              _ledger(category="其他支出", summary="办公用品", expense=800.0)]  # not a care expense: never counted
+    data = workbook(school, {"care": care, "ledger": ledger})
+    data.tables["care"].records[1].rejected = True
+    data.tables["ledger"].records[1].rejected = True
+    data.tables["ledger"].records[2].rejected = True
+    p = one(run(school, rule, data))
+    care_row, ledger_row = data.tables["care"].records[1].row, data.tables["ledger"].records[1].row
+    assert p.value == "4,900 / 5,300"
+    assert p.message_zh == (f"慰问记录的慰问金合计 4,900 元，与经费台账中相应的支出 5,300 元不一致。"
+                            f"有错误的行未计入比较：慰问记录第 {care_row} 行（共 400 元）；经费台账第 {ledger_row} 行（共 300 元）。")
+    assert p.message_en.endswith(f"Rows with errors are left out of the comparison: Care visits row {care_row} (400 yuan in all); "
+                                 f"Fund ledger row {ledger_row} (300 yuan in all).")
+    # without rows left out, nothing is said about them
+    p = one(run(school, rule, workbook(school, {"care": care, "ledger": ledger[1:2]})))
+    assert p.message_zh == "慰问记录的慰问金合计 5,300 元，与经费台账中相应的支出 300 元不一致。"
+    # many rows left out: the first few by number, and how many in all
+    many = [{"date": D("2025-02-01"), "member": f"老师{i}", "reason": "生日", "amount": 100.0} for i in range(7)]
+    data = workbook(school, {"care": many, "ledger": ledger[:1]})
+    for rec in data.tables["care"].records:
+        rec.rejected = True
+    rows = [r.row for r in data.tables["care"].records]
+    assert one(run(school, rule, data)).message_zh.endswith(
+        f"慰问记录第 {'、'.join(map(str, rows[:5]))} 行等 7 行（共 700 元）。")
+
 
 
 # --------------------------------------------------------------------------- the words come from the layout
@@ -441,17 +486,48 @@ def _care_field(data: dict, key: str) -> dict:
     return next(f for f in data["sheets"][3]["fields"] if f["key"] == key)
 
 
-def test_the_unit_of_an_amount_is_that_of_its_type():
-    """A cap over whole numbers (not money) is said without 元."""
+def test_the_unit_of_an_amount_is_that_of_the_layout():
+    """Issue point 14: a number is said with its unit, taken from the layout: the unit in brackets its label ends
+    with first (慰问金(元) → 元, even for whole numbers), then the unit of its type (money → 元); without either,
+    a bare number, and a number that Chinese words follow keeps its space (1,000 的)."""
+    care = [{"date": D("2025-02-01"), "member": "王老师", "reason": "生日", "amount": 400, "goods_value": 200}]
+
     def as_int(data: dict) -> None:
         for key in ("amount", "goods_value"):
             _care_field(data, key)["type"] = "int"
 
     layout = _variant(as_int)
-    rows = [{"date": D("2025-02-01"), "member": "王老师", "reason": "生日", "amount": 400, "goods_value": 200}]
-    p = one(run(layout, school_rule(layout, "care", "cap_per_row"), workbook(layout, {"care": rows})))
-    assert p.message_zh == "生日：慰问金(元)+慰问品价值(元) 合计 600，超过每次上限 500。"
-    assert p.message_en == "生日: Cash (yuan) + Goods value (yuan) total 600 exceeds the cap of 500 each time."
+    p = one(run(layout, school_rule(layout, "care", "cap_per_row"), workbook(layout, {"care": care})))
+    assert p.message_zh == "慰问事由“生日”：慰问金和慰问品价值合计 600 元，超过每次上限 500 元。"
+
+    def as_int_without_unit(data: dict) -> None:
+        as_int(data)
+        _care_field(data, "amount")["label"] = {"zh": "慰问金", "en": "Cash"}
+        _care_field(data, "goods_value")["label"] = {"zh": "慰问品价值", "en": "Goods value"}
+
+    layout = _variant(as_int_without_unit)
+    p = one(run(layout, school_rule(layout, "care", "cap_per_row"), workbook(layout, {"care": care})))
+    assert p.message_zh == "慰问事由“生日”：慰问金和慰问品价值合计 600，超过每次上限 500。"
+    assert p.message_en == "Reason 生日: Cash and Goods value total 600, over the cap of 500 each time."
+
+    def money_without_brackets(data: dict) -> None:
+        _care_field(data, "amount")["label"] = {"zh": "慰问金", "en": "Cash"}
+        _care_field(data, "goods_value")["label"] = {"zh": "慰问品价值", "en": "Goods value"}
+
+    layout = _variant(money_without_brackets)
+    p = one(run(layout, school_rule(layout, "care", "cap_per_row"), workbook(layout, {"care": care})))
+    assert p.message_zh == "慰问事由“生日”：慰问金和慰问品价值合计 600 元，超过每次上限 500 元。"
+
+    def plain_numbers(data: dict) -> None:
+        fields = data["sheets"][2]["fields"]
+        for key, zh in (("budget", "预算"), ("spent", "实际支出")):
+            f = next(f for f in fields if f["key"] == key)
+            f["type"], f["label"] = "int", {"zh": zh, "en": zh}
+
+    layout = _variant(plain_numbers)
+    rows = [{"month": 6, "activity": "端午", "budget": 1000, "spent": 1300}]
+    p = one(run(layout, school_rule(layout, "schedule", "compare", 1), workbook(layout, {"schedule": rows})))
+    assert p.message_zh == "实际支出 1,300，超过预算 1,000 的 1.2 倍（1,200）。"
 
 
 def test_income_and_expense_are_named_by_the_labels_of_their_columns():
@@ -461,8 +537,8 @@ def test_income_and_expense_are_named_by_the_labels_of_their_columns():
 
     layout = _variant(relabel)
     p = one(run(layout, school_rule(layout, "ledger", "direction"), workbook(layout, {"ledger": [_ledger(expense=1.0)]})))
-    assert p.message_zh == "“会费收入”是进账科目，金额应填在进账(元)栏，却填在了支出(元)栏。"
-    assert p.message_en == "'会费收入' is a receipts category: the amount belongs in Receipts (yuan), not Expense (yuan)."
+    assert p.message_zh == "“会费收入”是进账科目，金额应填在进账栏，却填在了支出栏。"
+    assert p.message_en == "'会费收入' is a receipts category: the amount belongs in Receipts, not Expense."
 
 
 # --------------------------------------------------------------------------- every kind of the layout is covered here

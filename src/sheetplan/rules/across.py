@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .base import ACROSS_FILES, LIST, MERGE, Param, RuleKind
 from .context import AcrossContext, AcrossProblem
-from .text import Msg, Text, labels, word
+from .text import Msg, Text, labels, named_values, word
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -27,8 +27,8 @@ class UniqueAcross(RuleKind):
         "fields": Param(names=LIST),
     }
     messages = {
-        "repeat": Msg("{fields}“{what}”也由 {owner_name}（{owner_code}）{entered}。",
-                      "'{what}' is also {entered} by {owner_name} ({owner_code})."),
+        "repeat": Msg("{what}也由{owner_name}（{owner_code}）{entered}。",
+                      "{what} is also {entered} by {owner_name} ({owner_code})."),
     }
     formula = ACROSS_FILES
 
@@ -36,7 +36,7 @@ class UniqueAcross(RuleKind):
         fields = ctx.p["fields"]
         idx = [ctx.index(k) for k in fields]
         pick = operator.itemgetter(*idx) if len(idx) > 1 else lambda row, i=idx[0]: (row[i],)
-        names = Text("+".join(ctx.label(f).zh for f in fields), " + ".join(ctx.label(f).en for f in fields))
+        named = [ctx.name(f) for f in fields]
         first: dict[tuple, tuple] = {}  # values → (code, name) of the school that entered them first
         for row in ctx.rows:
             k = pick(row)
@@ -45,9 +45,9 @@ class UniqueAcross(RuleKind):
             owner = first.setdefault(k, (row[0], row[1]))
             if owner[0] == row[0]:
                 continue
-            what = "、".join(map(str, k))
             ctx.report(row, fields[0], self.messages["repeat"].format(
-                fields=names, what=what, owner_name=owner[1], owner_code=owner[0], entered=word("entered")), value=what)
+                what=named_values(zip(named, k, strict=True)), owner_name=owner[1], owner_code=owner[0], entered=word("entered")),
+                value="、".join(map(str, k)))
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         return Text("{fields}不得重复（跨{orgs}）", "{fields} must not repeat across {orgs}").format(

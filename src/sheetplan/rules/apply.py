@@ -6,10 +6,20 @@ from typing import TYPE_CHECKING
 
 from .context import FileContext, WorkbookContext
 from .registry import KINDS
+from .text import LANGS, Msg, Text, unbracketed
 
 if TYPE_CHECKING:
     from ..layout import Rule, Sheet
     from ..reading.workbook import Table, WorkbookData
+
+
+# A value of a dependent list that does not belong to the value chosen in its parent column.
+MISMATCH: dict[str, Msg] = {
+    "choose": Msg("{child}“{sub}”不属于{parent_field}“{parent}”，可选：{allowed}。",
+                  "{child} '{sub}' does not belong to {parent_field} '{parent}'; choose one of: {allowed}."),
+    "none": Msg("{child}“{sub}”不属于{parent_field}“{parent}”；“{parent}”没有{child}，请留空。",
+                "{child} '{sub}' does not belong to {parent_field} '{parent}', which has none: leave it empty."),
+}
 
 
 def apply_rules(data: WorkbookData) -> None:
@@ -52,13 +62,20 @@ def check_dependent_lists(data: WorkbookData, sheet: Sheet, table: Table) -> Non
         if not f.depends_on:
             continue
         children = data.layout.lists[f.list].children  # type: ignore[index]
+        child = unbracketed(Text(f.label["zh"], f.label["en"]))
+        parent_name = unbracketed(Text(*(sheet.field(f.depends_on).label[lang] for lang in LANGS)))
         for rec in table.records:
             sub, parent = rec.values.get(f.key), rec.values.get(f.depends_on)
             if sub is None or parent is None or sub in children.get(parent, ()):
                 continue
-            allowed = "、".join(children.get(parent, ())) or f"（无{f.label['zh']}）"
-            data.add("subcategory_mismatch", f"{f.label['zh']}“{sub}”不属于“{parent}”（可选：{allowed}）。",
-                     f"{f.label['en']} '{sub}' does not belong to '{parent}' (choices: {', '.join(children.get(parent, ())) or 'none'}).",
+            allowed = children.get(parent, ())
+            # Said with what to do: choose one of the parent's children, or leave it empty when it has none.
+            if allowed:
+                message = MISMATCH["choose"].format(child=child, sub=sub, parent_field=parent_name, parent=parent,
+                                                    allowed=Text("、".join(allowed), ", ".join(allowed)))
+            else:
+                message = MISMATCH["none"].format(child=child, sub=sub, parent_field=parent_name, parent=parent)
+            data.add("subcategory_mismatch", message.zh, message.en,
                      sheet=table.sheet_name, cell=rec.cells.get(f.key), row=rec.row, field=f.key, value=str(rec.raw.get(f.key)),
                      table=sheet.key)
             rec.values[f.key] = None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import CAPS, FILE, LIST, MAPPING, NOT_YET, NUMBER, ONE, Param, RuleKind
 from .context import FileContext, values_of
-from .text import Msg, Text, label, labels, measured, num, plain, spaced, unit, word
+from .text import Msg, Text, label, labels, measured, names, num, plain, spaced, unit, word
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -42,21 +42,22 @@ class CapPerRow(RuleKind):
         "caps": Param(value=CAPS, of="by"),
     }
     messages = {
-        "over": Msg("{reason}：{fields} 合计 {total}，超过每次上限 {cap}。",
-                    "{reason}: {fields} total {total} exceeds the cap of {cap} each time."),
+        "over": Msg("{by}“{reason}”：{fields}合计 {total}，超过每次上限 {cap}。",
+                    "{by} {reason}: {fields} total {total}, over the cap of {cap} each time."),
     }
     formula = NOT_YET
 
     def check(self, ctx: FileContext) -> None:
         keys, by, caps = ctx.p["fields"], ctx.p["by"], ctx.p["caps"]
-        names = labels(ctx.layout, ctx.sheet, keys, "+", " + ")
+        summed = names(ctx.layout, ctx.sheet, keys)
         money = unit(ctx.layout, ctx.sheet, keys)
         for rec in ctx.records():
             cap = caps.get(rec.values.get(by))
             total = _sum(rec, keys)
             if cap is not None and total is not None and total > cap:
                 ctx.report(rec, ctx.first(keys), self.messages["over"].format(
-                    reason=rec.values.get(by), fields=names, total=measured(total, money), cap=measured(cap, money)))
+                    by=ctx.name(by), reason=rec.values.get(by), fields=summed, total=measured(total, money),
+                    cap=measured(cap, money)))
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
@@ -78,8 +79,8 @@ class CapSum(RuleKind):
         "cap": Param(value=NUMBER),
     }
     messages = {
-        "over": Msg("{who}全年{condition}累计 {total}，超过上限 {cap}。",
-                    "{who}: {condition} this year totals {total}, over the cap of {cap}."),
+        "over": Msg("{who}全年{condition}的{fields}累计 {total}，超过全年上限 {cap}。",
+                    "{who}: {condition} {fields} this year total {total}, over the yearly cap of {cap}."),
     }
     formula = NOT_YET
 
@@ -88,6 +89,7 @@ class CapSum(RuleKind):
         running: dict[tuple, float] = defaultdict(float)
         pick = values_of(group)
         cond = _condition_values(ctx.p)
+        summed = names(ctx.layout, ctx.sheet, keys)
         money = unit(ctx.layout, ctx.sheet, keys)
         for rec in ctx.records():
             gkey = pick(rec.values)
@@ -97,8 +99,8 @@ class CapSum(RuleKind):
             running[gkey] += total
             if running[gkey] > cap:
                 ctx.report(rec, ctx.first(keys), self.messages["over"].format(
-                    who="、".join(str(g) for g in gkey), condition=cond, total=measured(running[gkey], money),
-                    cap=measured(cap, money)))
+                    who="、".join(str(g) for g in gkey), condition=cond, fields=summed,
+                    total=measured(running[gkey], money), cap=measured(cap, money)))
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
@@ -120,7 +122,7 @@ class CapCount(RuleKind):
     }
     messages = {
         "over": Msg("“{what}”本{org}已报 {count} {person}，超过每{org}限报 {cap} {person}。",
-                    "'{what}': entry {count} of this {org}, over the limit of {cap} per {org}."),
+                    "'{what}': this {org} has entered {count}, over the limit of {cap} per {org}."),
     }
     formula = NOT_YET
 
@@ -159,7 +161,7 @@ class CapDistinct(RuleKind):
     }
     messages = {
         "over": Msg("{who}已报 {count} 个{distinct}（{values}），每{person}最多 {cap} 个。",
-                    "{who} enters {count} values of {distinct} ({values}); at most {cap} per {person}."),
+                    "{who} has entered {count} of {distinct} ({values}); at most {cap} per {person}."),
     }
     formula = NOT_YET
 
@@ -175,7 +177,7 @@ class CapDistinct(RuleKind):
             seen[g].append(d)
             if len(seen[g]) > cap:
                 ctx.report(rec, ctx.first([*group, dk]), self.messages["over"].format(
-                    who="、".join(str(v) for v in g), count=len(seen[g]), distinct=ctx.label(dk),
+                    who="、".join(str(v) for v in g), count=len(seen[g]), distinct=ctx.name(dk),
                     values=Text("、".join(map(str, seen[g])), ", ".join(map(str, seen[g]))),
                     person=word("person"), cap=num(cap)))
 

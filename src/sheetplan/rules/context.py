@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .text import Text
+from .text import Text, amount, unbracketed
 from .text import label as _label
+from .text import name as _name
 
 if TYPE_CHECKING:
     from ..layout import Rule, Sheet
@@ -47,6 +48,14 @@ class FileContext:
     def label(self, key: str) -> Text:
         """The label of field ``key`` (or of a "sheet.field" reference)."""
         return _label(self.layout, self.sheet, key)
+
+    def name(self, key: str) -> Text:
+        """Field ``key`` as a message names it: its label without the unit in brackets (预算 of 预算(元))."""
+        return _name(self.layout, self.sheet, key)
+
+    def amount(self, key: str, x: float) -> Text:
+        """A number of field ``key`` with that field's unit (5,000 元, 86 人)."""
+        return amount(self.layout, self.sheet, key, x)
 
     def value(self, rec: Record | None, key: str) -> Any:
         """The value of ``key`` in ``rec``; a "sheet.field" reference (and any key of the form) reads 基本信息."""
@@ -145,6 +154,10 @@ class AcrossContext:
         """The label of field ``key`` of the table."""
         lab = self.sheet.field(key).label
         return Text(lab["zh"], lab["en"])
+
+    def name(self, key: str) -> Text:
+        """Field ``key`` as a message names it: its label without the unit in brackets."""
+        return unbracketed(self.label(key))
 
     def report(self, row: tuple, key: str, message: Text, value: str) -> None:
         """A problem of this rule at field ``key`` of the stored ``row``."""

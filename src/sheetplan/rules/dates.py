@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import FILE, LIST, NOT_YET, NUMBER, ONE, Param, RuleKind
 from .context import FileContext, values_of
-from .text import Msg, Text, label, labels, row_measure
+from .text import Msg, Text, label, labels, pairs, row_measure
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -23,8 +23,8 @@ class SameMonth(RuleKind):
         "month_field": Param(names=ONE),
     }
     messages = {
-        "outside": Msg("{field} {date} 不在{month_field}所填的 {month} 月内。",
-                       "{field} {date} is not in month {month} given as {month_field}."),
+        "outside": Msg("{field} {date} 不在 {month} 月，与所填{month_field}不符。",
+                       "{field} {date} is not in month {month}, the {month_field} given."),
     }
     formula = NOT_YET
 
@@ -34,7 +34,7 @@ class SameMonth(RuleKind):
             d, m = rec.values.get(dk), rec.values.get(mk)
             if d is not None and isinstance(m, int) and d.month != m:
                 ctx.report(rec, ctx.first([dk, mk]), self.messages["outside"].format(
-                    field=ctx.label(dk), date=d.isoformat(), month_field=ctx.label(mk), month=m))
+                    field=ctx.name(dk), date=d.isoformat(), month_field=ctx.name(mk), month=m))
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
@@ -53,8 +53,8 @@ class RepeatWithin(RuleKind):
         "days": Param(value=NUMBER),
     }
     messages = {
-        "repeat": Msg("{who}在 {days} 天内重复（上次 {last}，本次 {date}）。",
-                      "{who} repeats within {days} days (last {last}, now {date})."),
+        "repeat": Msg("{who}在 {days} 天内又登记了一次（上次 {last}，这次 {date}），请核对是否重复。",
+                      "{who} is entered again within {days} days (last {last}, this one {date}): check it is not a double entry."),
     }
     formula = NOT_YET
 
@@ -70,7 +70,7 @@ class RepeatWithin(RuleKind):
             prev = seen[gkey]
             if prev and (d - prev[-1]).days <= days:
                 ctx.report(rec, ctx.first([dk, *keys]), self.messages["repeat"].format(
-                    who="、".join(str(g) for g in gkey), days=days, last=prev[-1].isoformat(), date=d.isoformat()))
+                    who=pairs(ctx.layout, ctx.sheet, keys, gkey), days=days, last=prev[-1].isoformat(), date=d.isoformat()))
             prev.append(d)
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
@@ -89,7 +89,7 @@ class NotDescending(RuleKind):
     }
     messages = {
         "earlier": Msg("{field} {date} 早于上一{row}（第 {last_row} 行 {last}），请按先后顺序登记。",
-                       "{field} {date} is earlier than the {row} before (row {last_row}, {last})."),
+                       "{field} {date} is earlier than the {row} before (row {last_row}, {last}): enter them in order."),
     }
     formula = NOT_YET
 
@@ -103,7 +103,7 @@ class NotDescending(RuleKind):
                 continue
             if prev is not None and d < prev[0]:
                 ctx.report(rec, key, self.messages["earlier"].format(
-                    field=ctx.label(key), date=d.isoformat(), row=row_word, last_row=prev[1], last=prev[0].isoformat()))
+                    field=ctx.name(key), date=d.isoformat(), row=row_word, last_row=prev[1], last=prev[0].isoformat()))
             prev = (d, rec.row)
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:

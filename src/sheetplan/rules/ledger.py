@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .base import FILE, LIST, LIST_NAME, NOT_YET, ONE, Param, RuleKind
 from .context import FileContext, blank
-from .text import Msg, Text, bare_label, label, labels, measured, row_measure, unit, value_noun, with_article
+from .text import Msg, Text, bare_label, label, labels, measured, names, row_measure, unit, value_noun, with_article
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -26,15 +26,15 @@ class ExactlyOne(RuleKind):
         "fields": Param(names=LIST),
     }
     messages = {
-        "none": Msg("{fields}都没有填写，须填其中一栏。", "Neither {fields} is filled; fill one of them."),
-        "both": Msg("{fields}都填了，一{row}只能填其中一栏。", "Both {fields} are filled; one {row} fills only one."),
-        "zero": Msg("{field}为 0，{noun}应大于 0。", "{field} is 0; {noun} must be > 0."),
+        "none": Msg("{fields}都没有填，请填其中一栏。", "{fields} are empty: fill one of them."),
+        "both": Msg("{fields}都填了，一{row}只能填其中一栏。", "Both {fields} are filled: one {row} fills only one of them."),
+        "zero": Msg("{field}填的是 0，{noun}应大于 0。", "{field} is 0: {noun} must be more than 0."),
     }
     formula = NOT_YET
 
     def check(self, ctx: FileContext) -> None:
         keys = ctx.p["fields"]
-        names = labels(ctx.layout, ctx.sheet, keys, "、", " and ")
+        filled_in = names(ctx.layout, ctx.sheet, keys)
         for rec in ctx.records():
             filled = [k for k in keys if rec.values.get(k) is not None]
             if len(filled) == 1 and rec.values[filled[0]] > 0:
@@ -45,11 +45,11 @@ class ExactlyOne(RuleKind):
             if len(filled) == 1 and len(positive) == 1:
                 continue
             if not filled:
-                message = self.messages["none"].format(fields=names)
+                message = self.messages["none"].format(fields=filled_in)
             elif len(filled) > 1:
-                message = self.messages["both"].format(fields=names, row=row_measure(ctx.sheet))
+                message = self.messages["both"].format(fields=filled_in, row=row_measure(ctx.sheet))
             else:
-                message = self.messages["zero"].format(field=ctx.label(filled[0]),
+                message = self.messages["zero"].format(field=ctx.name(filled[0]),
                                                        noun=value_noun(ctx.layout, ctx.sheet, [filled[0]]))
             ctx.report(rec, ctx.first(keys), message)
 
@@ -91,7 +91,7 @@ class Direction(RuleKind):
             direction = bare_label(ctx.layout, ctx.sheet, right)
             ctx.report(rec, wrong, self.messages["wrong_column"].format(
                 category=cat, direction=Text(direction.zh, with_article(direction.en)),
-                noun=value_noun(ctx.layout, ctx.sheet, [right]), right=ctx.label(right), wrong=ctx.label(wrong)))
+                noun=value_noun(ctx.layout, ctx.sheet, [right]), right=ctx.name(right), wrong=ctx.name(wrong)))
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
@@ -110,7 +110,8 @@ class NonnegativeBalance(RuleKind):
         "field": Param(names=ONE),
     }
     messages = {
-        "negative": Msg("此{row}之后{field}为 {value}，出现负数。", "After this {row} the {field} is {value}: negative."),
+        "negative": Msg("记入这一{row}后，{field}为 {value}，成了负数，请核对收支。",
+                        "After this {row} the {field} is {value}, below zero: check the entries."),
     }
     formula = NOT_YET
 
@@ -124,7 +125,7 @@ class NonnegativeBalance(RuleKind):
                 continue
             if v < 0 and not was_negative:
                 ctx.report(rec, key, self.messages["negative"].format(
-                    row=row_word, field=ctx.label(key), value=measured(v, money)))
+                    row=row_word, field=bare_label(ctx.layout, ctx.sheet, key), value=measured(v, money)))
             was_negative = v < 0
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:

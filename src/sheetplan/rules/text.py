@@ -91,6 +91,15 @@ TYPE_WORDS: dict[str, dict[str, Text]] = {
 }
 NO_WORD = Text("", "")
 
+# What a count is said in when neither its label nor its type gives a unit: a clerk says 120 人 and 40 岁,
+# not a bare 120. Keyed by how the Chinese label ends; English says the bare number. These are words of
+# the language, not of a layout: a layout that names a field's unit (a unit in brackets) is followed instead.
+COUNTED_IN: dict[str, Text] = {
+    "人数": Text("人", ""),  # 会员人数, 实际人数: people
+    "年龄": Text("岁", ""),  # an age: years
+}
+NUMBER_TYPES = frozenset({"int", "money"})
+
 
 def _type_of(sheet: Sheet, key: str) -> str | None:
     """The type of field ``key`` of ``sheet``; a running balance has the type of what it adds up."""
@@ -103,11 +112,19 @@ def _type_of(sheet: Sheet, key: str) -> str | None:
     return f.type
 
 
+def _split(layout: Layout, sheet: Sheet, key: str) -> tuple[Sheet, str]:
+    """The sheet and key a field reference names ("sheet.field" names another sheet's field)."""
+    if "." in key:
+        s, k = key.split(".", 1)
+        return layout.sheet(s), k
+    return sheet, key
+
+
 def type_word(layout: Layout, sheet: Sheet, keys: Iterable[str], what: str) -> Text:
     """The ``what`` (unit, measure) shared by the fields ``keys``; empty when they differ or have none."""
     found = set()
     for key in keys:
-        s, k = (layout.sheet(key.split(".", 1)[0]), key.split(".", 1)[1]) if "." in key else (sheet, key)
+        s, k = _split(layout, sheet, key)
         found.add(TYPE_WORDS.get(_type_of(s, k) or "", {}).get(what, NO_WORD))
     return found.pop() if len(found) == 1 else NO_WORD
 
@@ -118,14 +135,51 @@ def value_noun(layout: Layout, sheet: Sheet, keys: Iterable[str]) -> Text:
     return found if found != NO_WORD else Text("数值", "the value")
 
 
+def field_unit(layout: Layout, sheet: Sheet, key: str) -> Text:
+    """The unit a number of field ``key`` is said in: 元 for 预算(元), 人 for 会员人数, nothing for a plain number.
+
+    The layout's own words come first — a unit the field declares, then the unit in brackets its label ends
+    with (预算(元) → 元, Budget (yuan) → yuan) — then the unit of its type, then :data:`COUNTED_IN`.
+    """
+    s, k = _split(layout, sheet, key)
+    try:
+        f = s.field(k)
+    except KeyError:
+        return NO_WORD
+    declared = getattr(f, "unit", None)  # a layout that names the unit of a field
+    if declared:
+        return Text(declared["zh"], declared.get("en", ""))
+    kind = _type_of(s, k)
+    if kind not in NUMBER_TYPES:
+        return NO_WORD
+    zh, en = (_bracketed(f.label.get(lang, "")) for lang in LANGS)
+    if zh:
+        return Text(zh, en or "")
+    typed = TYPE_WORDS.get(kind or "", {}).get("unit")
+    if typed is not None:
+        return typed
+    return next((w for end, w in COUNTED_IN.items() if _UNIT_SUFFIX.sub("", f.label.get("zh", "")).endswith(end)), NO_WORD)
+
+
 def unit(layout: Layout, sheet: Sheet, keys: Iterable[str]) -> Text:
-    """The unit of the values of ``keys`` (元 for money), or nothing."""
-    return type_word(layout, sheet, keys, "unit")
+    """The unit shared by the values of ``keys`` (元 for money), or nothing when they differ or have none."""
+    found = {field_unit(layout, sheet, k) for k in keys}
+    return found.pop() if len(found) == 1 else NO_WORD
 
 
 def measured(x: float, unit_word: Text) -> Text:
     """A number followed by its unit, when it has one (800 元)."""
     return Text(*(f"{num(x)} {unit_word[lang]}" if unit_word[lang] else num(x) for lang in LANGS))
+
+
+def followed(number: Text) -> Text:
+    """A number that Chinese words follow: a bare number keeps a space before them (500 的), a unit needs none (500 元的)."""
+    return Text(number.zh + " " if number.zh[-1:].isdigit() else number.zh, number.en)
+
+
+def amount(layout: Layout, sheet: Sheet, key: str, x: float) -> Text:
+    """A value of field ``key`` with the unit of that field (6,500 元, 120 人)."""
+    return measured(x, field_unit(layout, sheet, key))
 
 
 def row_measure(sheet: Sheet) -> Text:
@@ -137,7 +191,13 @@ def row_measure(sheet: Sheet) -> Text:
 
 # --------------------------------------------------------------------------- labels
 
-_UNIT_SUFFIX = re.compile(r"\s*[（(][^（()）]*[)）]\s*$")
+_UNIT_SUFFIX = re.compile(r"\s*[（(]([^（()）]*)[)）]\s*$")
+
+
+def _bracketed(lab: str) -> str:
+    """What the brackets a label ends with hold (元 of 预算(元)); empty when it has none."""
+    m = _UNIT_SUFFIX.search(lab)
+    return m.group(1).strip() if m else ""
 
 
 def field_of(layout: Layout, sheet: Sheet | None, key: str) -> Field:
@@ -163,8 +223,53 @@ def labels(layout: Layout, sheet: Sheet | None, keys: Iterable[str], zh: str = "
 
 def bare_label(layout: Layout, sheet: Sheet | None, key: str) -> Text:
     """A field's label without the unit in brackets it may end with: 收入 out of 收入(元), income out of Income (yuan)."""
-    lab = label(layout, sheet, key)
-    return Text(_UNIT_SUFFIX.sub("", lab.zh), _UNIT_SUFFIX.sub("", lab.en).lower())
+    lab = unbracketed(label(layout, sheet, key))
+    return Text(lab.zh, lab.en.lower())
+
+
+def name(layout: Layout, sheet: Sheet | None, key: str) -> Text:
+    """A field as a message names it: its label without the unit in brackets, case kept (预算, Budget).
+
+    The unit goes after the number instead (预算 5,000 元), as a clerk says it.
+    """
+    return unbracketed(label(layout, sheet, key))
+
+
+def unbracketed(lab: Text) -> Text:
+    """A label without the unit in brackets it may end with, case kept: 预算 of 预算(元), Budget of Budget (yuan)."""
+    return Text(_UNIT_SUFFIX.sub("", lab.zh), _UNIT_SUFFIX.sub("", lab.en))
+
+
+def joined(parts: Iterable[Text], zh_last: str = "和", en_last: str = " and ") -> Text:
+    """Several words as a sentence lists them: A和B, A、B和C / A and B, A, B and C."""
+    items = list(parts)
+
+    def one(lang: str, sep: str, last: str) -> str:
+        words = [t[lang] for t in items]
+        return sep.join(words[:-1]) + last + words[-1] if len(words) > 1 else "".join(words)
+
+    return Text(one("zh", "、", zh_last), one("en", ", ", en_last))
+
+
+def names(layout: Layout, sheet: Sheet | None, keys: Iterable[str]) -> Text:
+    """Several fields as a sentence lists them, without their units: 慰问金和慰问品价值 / Cash and Goods value."""
+    return joined(name(layout, sheet, k) for k in keys)
+
+
+def pairs(layout: Layout, sheet: Sheet | None, keys: Iterable[str], values: Iterable[Any]) -> Text:
+    """Each field with the value it holds: 比赛项目“羽毛球”、姓名“陈明” / Event '羽毛球', Name '陈明'."""
+    return named_values([(name(layout, sheet, k), v) for k, v in zip(keys, values, strict=True)])
+
+
+def named_values(items: Iterable[tuple[Text, Any]]) -> Text:
+    """Names, each with its value: 姓名“陈明”、联系电话“138…” / Name '陈明', Phone '138…'."""
+    listed = list(items)
+    return Text("、".join(f"{n.zh}“{v}”" for n, v in listed), ", ".join(f"{n.en} '{v}'" for n, v in listed))
+
+
+def sentence(text: Text) -> Text:
+    """``text`` as the start of a sentence: the English begins with a capital (the Chinese is left as it is)."""
+    return Text(text.zh, text.en[:1].upper() + text.en[1:])
 
 
 def with_article(noun: str) -> str:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from .base import FILE, LIST, NOT_YET, Param, RuleKind
 from .context import FileContext, values_of
-from .text import Msg, Text, labels
+from .text import Msg, Text, labels, pairs
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -21,7 +21,7 @@ class Unique(RuleKind):
         "fields": Param(names=LIST),
     }
     messages = {
-        "repeat": Msg("{fields}“{what}”与第 {first_row} 行重复。", "{fields} '{what}' repeats row {first_row}."),
+        "repeat": Msg("{what}与第 {first_row} 行重复。", "{what} repeats row {first_row}."),
     }
     formula = NOT_YET
 
@@ -35,8 +35,7 @@ class Unique(RuleKind):
                 continue
             if k in first:
                 ctx.report(rec, ctx.first(keys), self.messages["repeat"].format(
-                    fields=labels(ctx.layout, ctx.sheet, keys, "+", " + "), what="、".join(str(v) for v in k),
-                    first_row=first[k]))
+                    what=pairs(ctx.layout, ctx.sheet, keys, k), first_row=first[k]))
             else:
                 first[k] = rec.row
 
