@@ -36,8 +36,9 @@ def not_a_file(path: str | Path, display: str) -> Problem | None:
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
-        return _problem(display, "是一个无法打开的文件夹（没有权限，或是指向文件夹的链接），其中的文件未读取",
-                        "a folder that cannot be opened (no permission, or a link to a folder); its files were not read")
+        return problem("not_a_file", f"{display} 是一个无法打开的文件夹（没有权限，或是指向文件夹的链接），其中的文件未读取。",
+                       f"{display} is a folder that cannot be opened (no permission, or a link to a folder); its files "
+                       "were not read.", file=display)
     if stat.S_ISFIFO(mode):
         return _problem(display, "是一个管道，不是文件", "a pipe, not a file")
     if stat.S_ISSOCK(mode):
