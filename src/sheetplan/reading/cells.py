@@ -8,6 +8,17 @@ workbook without a saved result, comes as a :class:`CellError` or an
 (codes of :mod:`sheetplan.problems` with zh/en text, no location: the reader
 adds that). Blank stays blank (``None``), never 0. Every normalisation that
 changed what was typed is reported, so nothing is guessed silently.
+
+There is one parser per field type (:func:`parse_full`, which :func:`parse`
+names), and one shortcut, :func:`fast_column`, which the reader runs over
+whole columns and which takes only the cells that parser would read as they
+are. What a field accepts (bounds, date window, length, choices) comes from
+its :class:`~sheetplan.layout.fields.FieldSpec`, the same object the template's
+validations and the descriptions use.
+
+The last section says what the workbook's own formulas see in a cell
+(:func:`sum_value`, :func:`running_balances`): the template's pre-filled
+balances and the reader's check of the 余额 column share it.
 """
 
 from __future__ import annotations
@@ -17,11 +28,14 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..layout import Field, Layout
+from ..layout.fields import TEXT_TYPES, FieldSpec, field_spec
+
+if TYPE_CHECKING:
+    from ..layout import Field, Layout
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31
@@ -77,18 +91,17 @@ class Parsed:
 
 
 def is_blank(raw: Any) -> bool:
-    """True for an empty cell or one holding only spaces."""
-    return raw is None or (isinstance(raw, str) and not raw.strip())
+    """True for a cell a person left empty: nothing (``None``, or ``""`` as the reader gives an empty cell), or only spaces.
+
+    The one test of blankness for the reader, the rules and the writer. A formula sees such a cell differently
+    (spaces are not ``""`` to it): see :func:`formula_empty`.
+    """
+    return raw is None or raw == "" or (isinstance(raw, str) and not raw.strip())
 
 
 def is_number(raw: Any) -> bool:
     """True for a cell holding a number (a boolean is not one, though Python counts it as an int)."""
     return isinstance(raw, (int, float)) and not isinstance(raw, bool)
-
-
-def sum_value(raw: Any) -> float:
-    """What a spreadsheet's SUM sees in a cell: numbers count; text, blanks and booleans count 0."""
-    return float(raw) if is_number(raw) else 0.0
 
 
 def show(raw: Any) -> str:
@@ -113,12 +126,12 @@ def _num(x: float) -> str:
 
 
 class _Ctx:
-    def __init__(self, f: Field, year: int | None, layout: Layout, lang_label: dict[str, str], in_formulas: bool) -> None:
+    def __init__(self, f: Field, spec: FieldSpec, year: int | None, in_formulas: bool) -> None:
         self.f = f
+        self.spec = spec
         self.in_formulas = in_formulas
         self.year = year
-        self.layout = layout
-        self.label = lang_label
+        self.label = f.label
         self.out = Parsed()
 
     def bad(self, code: str, zh: str, en: str) -> Parsed:
@@ -151,22 +164,15 @@ class _Ctx:
         ))
 
 
-def parse(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
-    """Parse ``raw`` for field ``f`` of a workbook of ``year``.
+def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
+    """Parse ``raw`` for field ``f`` of a workbook of ``year``: the type's own parser, the only one.
 
     ``in_formulas`` says whether the workbook's own formulas use the field:
     then a number or date typed as text is a warning (the totals ignore it),
-    otherwise only an ``info`` note.
+    otherwise only an ``info`` note. :func:`fast_column` is held to agree with this
+    function on every cell it takes (tests/test_fieldtypes.py).
     """
-    fast = _fast(f, raw, year, layout)
-    if fast is not None:
-        return fast
-    return parse_full(f, raw, year, layout, in_formulas)
-
-
-def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
-    """:func:`parse` without its shortcut for plain values: the type's own parser, the reference for every fast path."""
-    ctx = _Ctx(f, year, layout, f.label, in_formulas)
+    ctx = _Ctx(f, field_spec(f, year, layout), year, in_formulas)
     if isinstance(raw, str):
         if isinstance(raw, ExternalFormula):
             return ctx.bad("external_reference",
@@ -194,74 +200,65 @@ def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas
     return ctx.out
 
 
-def _fast(f: Field, raw: Any, year: int | None, layout: Layout) -> Parsed | None:
-    """The common, clean cases without building a parsing context (most cells of a merge).
+# The name callers use: one value, one parser. A single cell gains nothing from the column shortcut.
+parse = parse_full
 
-    Returns None whenever anything needs a finding; the full path then decides.
+
+SLOW = object()  # "take the full parser": the cell is not one the shortcut may take
+
+
+def fast_column(f: Field, year: int | None, layout: Layout, if_blank: Any) -> Callable[[Sequence[Any]], list[Any]]:
+    """The reader's shortcut, the only one: a function from a column of raw cells to their values.
+
+    An empty cell (``""``, as the reader gives it) becomes ``if_blank``; a cell that :func:`parse_full` reads
+    as it is, without a finding (tidy text, a number within the bounds, a date inside the window, one of the
+    dropdown's own values …), becomes that value; every other cell becomes :data:`SLOW`, for
+    :func:`parse_full` to read and report. Built once per column of a table from the field's
+    :class:`~sheetplan.layout.fields.FieldSpec`, so that the bulk of a district's cells cost no call of
+    their own: each type's test is written once, in the comprehension below or the function it calls.
     """
-    t = f.type
-    if t == "text" or t == "code" and f.pattern is None:
-        if type(raw) is str:
-            v = raw.strip()
-            if v and (f.max_length is None or len(v) <= f.max_length) and v not in ERROR_VALUES \
-                    and (t == "text" or _nfkc_stable(v)):
-                return Parsed(v)
-        return None
-    if t == "money" or t == "int":
-        if type(raw) is float or type(raw) is int:
-            lo = f.min if f.min is not None else (0 if t == "money" and not f.allow_negative else None)
-            if (lo is None or raw >= lo) and (f.max is None or raw <= f.max) and raw == raw:
-                if t == "money":
-                    r = round(raw + 0.0, 2)
-                    return Parsed(r) if abs(r - raw) < 1e-9 else None
-                return Parsed(int(raw)) if float(raw).is_integer() else None
-        return None
-    if t == "date":
-        if type(raw) is dt.date or type(raw) is dt.datetime:
-            d = raw.date() if type(raw) is dt.datetime else raw
-            if f.within == "any" or year is None:
-                return Parsed(d)
-            end = dt.date(year + 1, 1, 31) if f.within == "year_plus_january" else dt.date(year, 12, 31)
-            return Parsed(d) if dt.date(year, 1, 1) <= d <= end else None
-        return None
-    if t == "list" and type(raw) is str:
-        values = layout.lists[f.list].value_set  # type: ignore[index]
-        v = raw.strip()
-        return Parsed(v) if v in values else None
-    if t == "month" and (type(raw) is float or type(raw) is int) and float(raw).is_integer() and 1 <= raw <= 12:
-        return Parsed(int(raw))
-    return None
+    spec = field_spec(f, year, layout)
+    # By identity: 0, 0.0 and False are equal keys, yet a column of each must give its own.
+    key = (id(spec), id(if_blank))
+    hit = _COLUMNS.get(key)
+    if hit is not None:
+        return hit[2]
+    if len(_COLUMNS) >= 4096:
+        _COLUMNS.clear()
+    column = _shortcut(spec, if_blank)
+    _COLUMNS[key] = (spec, if_blank, column)  # both kept alive, so that their identities are not reused meanwhile
+    return column
 
 
-SLOW = object()  # "take the full path": the value needs a finding, or is not a plain case
+# Each column of each table of each workbook asks for its shortcut; the functions are built once per spec.
+_COLUMNS: dict[tuple[int, int], tuple[FieldSpec, Any, Callable[[Sequence[Any]], list[Any]]]] = {}
 
 
-def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], Any]:
-    """A function for the plain cases of one column: value, or :data:`SLOW` for everything else.
-
-    Built once per column of a table, so that the bulk of a district's cells
-    cost one small call each; anything unusual goes to :func:`parse`.
-    """
-    t = f.type
-    if t in ("text", "code") and f.pattern is None:
-        limit = f.max_length or 10**9
-        code = t == "code"
-
-        def text(raw: Any) -> Any:
-            if type(raw) is str:
-                v = raw.strip()
-                if v and len(v) <= limit and v not in ERROR_VALUES and (not code or _nfkc_stable(v)):
-                    return v
-            return SLOW
-        return text
+def _shortcut(spec: FieldSpec, if_blank: Any) -> Callable[[Sequence[Any]], list[Any]]:
+    """:func:`fast_column`'s function for ``spec``."""
+    t = spec.type
+    if t in TEXT_TYPES and spec.pattern is None:
+        # Text that is already tidy is taken as it is: not empty, not too long, no space to strip at either end
+        # (str.strip and str.isspace agree on what a space is), and not starting with "#" — the error values'
+        # text (#N/A …) goes to the full parser, which reports it. A code must also be plain ASCII: a full-width
+        # one (００１) is folded and noted by the full parser. A str subclass is a cell error or a formula into
+        # another workbook, never text.
+        limit = spec.max_length or 10**9
+        if t == "code":
+            return lambda column: [v if v.__class__ is str and v and len(v) <= limit and v.isascii() and not v[0].isspace()
+                                   and not v[-1].isspace() and v[0] != "#" else if_blank if v == "" else SLOW for v in column]
+        return lambda column: [v if v.__class__ is str and v and len(v) <= limit and not v[0].isspace() and not v[-1].isspace()
+                               and v[0] != "#" else if_blank if v == "" else SLOW for v in column]
     if t in ("money", "int"):
-        lo = f.min if f.min is not None else (0 if t == "money" and not f.allow_negative else -math.inf)
-        hi = f.max if f.max is not None else math.inf
+        lo = spec.low if spec.low is not None else -math.inf
+        hi = spec.high if spec.high is not None else math.inf
+        money = t == "money"
 
         def number(raw: Any) -> Any:
-            tr = type(raw)
-            if (tr is float or tr is int) and lo <= raw <= hi:
-                if t == "money":
+            tr = raw.__class__
+            if (tr is float or tr is int) and lo <= raw <= hi:  # NaN fails both comparisons
+                if money:
+                    # Two decimals at most: anything finer is rounded by the full parser, with a note.
                     r = round(raw + 0.0, 2)
                     return r if abs(r - raw) < 1e-9 else SLOW
                 if tr is int:
@@ -270,74 +267,39 @@ def fast_parser(f: Field, year: int | None, layout: Layout) -> Callable[[Any], A
                 # reports it as not_a_number, like NaN (a cell cannot hold either as a number).
                 return int(raw) if raw.is_integer() else SLOW
             return SLOW
-        return number
+        return lambda column: [if_blank if v == "" else number(v) for v in column]
     if t == "date":
-        if f.within == "any" or year is None:
-            start, end = dt.date.min, dt.date.max
-        else:
-            start = dt.date(year, 1, 1)
-            end = dt.date(year + 1, 1, 31) if f.within == "year_plus_january" else dt.date(year, 12, 31)
+        start = spec.start or dt.date.min
+        end = spec.end or dt.date.max
+        day, moment = dt.date, dt.datetime
 
-        def date(raw: Any) -> Any:
-            tr = type(raw)
-            if tr is dt.date:
-                return raw if start <= raw <= end else SLOW
-            if tr is dt.datetime:
+        def timestamp(raw: Any) -> Any:
+            # A date with a time of day (how some applications store a date): its day, if inside the window.
+            if raw.__class__ is moment:
                 d = raw.date()
                 return d if start <= d <= end else SLOW
             return SLOW
-        return date
+        return lambda column: [v if v.__class__ is day and start <= v <= end else if_blank if v == "" else timestamp(v)
+                               for v in column]
     if t == "list":
-        values = layout.lists[f.list].value_set  # type: ignore[index]
+        members = spec.choice_set
 
-        def choice(raw: Any) -> Any:
-            if type(raw) is str:
+        def padded(raw: Any) -> Any:
+            # One of the dropdown's values with spaces around it, which the full parser strips without a note.
+            if raw.__class__ is str:
                 v = raw.strip()
-                if v in values:
+                if v in members:
                     return v
             return SLOW
-        return choice
-    if t == "month":
-        def month(raw: Any) -> Any:
-            tr = type(raw)
-            if (tr is float or tr is int) and raw in _MONTHS:
-                return int(raw)
-            return SLOW
-        return month
-    if t == "phone":
-        def phone(raw: Any) -> Any:
-            return raw if type(raw) is str and _MOBILE_EXACT.fullmatch(raw) else SLOW
-        return phone
-    return lambda raw: SLOW
-
-
-def fast_column(f: Field, year: int | None, layout: Layout, if_blank: Any) -> Callable[[Sequence[Any]], list[Any]]:
-    """:func:`fast_parser` over a whole column of raw values: an empty cell gives ``if_blank``.
-
-    A dropdown's own values and dates within the year, most cells of a district, are taken without a
-    call each.
-    """
-    one = fast_parser(f, year, layout)
-    if f.type == "list":
-        members = layout.lists[f.list].value_set  # type: ignore[index]
-        return lambda column: [v if v in members else if_blank if v == "" else one(v) for v in column]
-    if f.type == "date" and f.within != "any" and year is not None:
-        start = dt.date(year, 1, 1)
-        end = dt.date(year + 1, 1, 31) if f.within == "year_plus_january" else dt.date(year, 12, 31)
-        day = dt.date
-        return lambda column: [v if v.__class__ is day and start <= v <= end else if_blank if v == "" else one(v)
+        return lambda column: [v if v in members and v.__class__ is str else if_blank if v == "" else padded(v)
                                for v in column]
-    if f.type in ("text", "code") and f.pattern is None:
-        # Text that is already tidy (the usual cell) is taken as it is, without a call. An error value's text
-        # (#N/A …) starts with "#": such cells take the call, which sends the error values on to parse().
-        limit = f.max_length or 10**9
-        if f.type == "code":
-            # A code must also be plain ASCII here: a full-width one (００１) is folded and noted by the full parser.
-            return lambda column: [v if v.__class__ is str and v and len(v) <= limit and v.isascii() and not v[0].isspace()
-                                   and not v[-1].isspace() and v[0] != "#" else if_blank if v == "" else one(v) for v in column]
-        return lambda column: [v if v.__class__ is str and v and len(v) <= limit and not v[0].isspace() and not v[-1].isspace()
-                               and v[0] != "#" else if_blank if v == "" else one(v) for v in column]
-    return lambda column: [if_blank if v == "" else one(v) for v in column]
+    if t == "month":
+        return lambda column: [int(v) if (v.__class__ is float or v.__class__ is int) and v in _MONTHS
+                               else if_blank if v == "" else SLOW for v in column]
+    if t == "phone":
+        mobile = _MOBILE_EXACT.fullmatch
+        return lambda column: [v if v.__class__ is str and mobile(v) else if_blank if v == "" else SLOW for v in column]
+    return lambda column: [if_blank if v == "" else SLOW for v in column]
 
 
 _MONTHS = frozenset(range(1, 13))
@@ -346,28 +308,17 @@ _MONTHS = frozenset(range(1, 13))
 _MOBILE_EXACT = re.compile(r"1[3-9][0-9]{9}")
 
 
-def _nfkc_stable(v: str) -> bool:
-    """True when NFKC leaves ``v`` as it is (every ASCII text): a code needs no folding, and no note."""
-    return v.isascii() or unicodedata.is_normalized("NFKC", v)
-
-
 def _check_limits(ctx: _Ctx, raw: Any) -> None:
-    f, v = ctx.f, ctx.out.value
-    lab = f.label
-    if f.type in ("int", "money", "month"):
-        lo = f.min if f.min is not None else (0 if f.type == "money" and not f.allow_negative else None)
-        if f.type == "month":
-            lo, hi = 1, 12
-        else:
-            hi = f.max
+    spec, v = ctx.spec, ctx.out.value
+    lab = ctx.f.label
+    if spec.low is not None or spec.high is not None:  # int, money, month
+        lo, hi = spec.low, spec.high
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             rng = f"{_num(lo)}–{_num(hi)}" if lo is not None and hi is not None else (f"≥ {_num(lo)}" if lo is not None else f"≤ {_num(hi)}")  # type: ignore[arg-type]
             ctx.bad("out_of_range", f"{lab['zh']}“{show(raw)}”超出范围（应为 {rng}）。", f"{lab['en']} '{show(raw)}' is out of range (expected {rng}).")
-    elif f.type == "date" and ctx.year:
-        start, end = dt.date(ctx.year, 1, 1), dt.date(ctx.year, 12, 31)
-        if f.within == "year_plus_january":
-            end = dt.date(ctx.year + 1, 1, 31)
-        if f.within != "any" and not start <= v <= end:
+    elif spec.start is not None and spec.end is not None:  # a date with a window
+        start, end = spec.start, spec.end
+        if not start <= v <= end:
             hint_zh, hint_en = "", ""
             if v.year == dt.date.today().year and v.year != ctx.year:
                 hint_zh = "。如果输入时没写年份（如“3月8日”），表格软件会按今年补全，请写明年份"
@@ -375,9 +326,9 @@ def _check_limits(ctx: _Ctx, raw: Any) -> None:
             window_zh = f"{start.isoformat()} 至 {end.isoformat()}"
             ctx.bad("out_of_year", f"{lab['zh']} {v.isoformat()} 不在 {window_zh} 之内{hint_zh}。",
                     f"{lab['en']} {v.isoformat()} is not within {start.isoformat()} – {end.isoformat()}{hint_en}.")
-    elif f.type in ("text", "code") and f.max_length and len(v) > f.max_length:
-        ctx.bad("too_long", f"{lab['zh']}有 {len(v)} 字，超过上限 {f.max_length} 字。",
-                f"{lab['en']} has {len(v)} characters, more than {f.max_length}.")
+    elif spec.max_length and len(v) > spec.max_length:  # text, code
+        ctx.bad("too_long", f"{lab['zh']}有 {len(v)} 字，超过上限 {spec.max_length} 字。",
+                f"{lab['en']} has {len(v)} characters, more than {spec.max_length}.")
 
 
 def _text(ctx: _Ctx, raw: Any) -> Parsed:
@@ -405,7 +356,7 @@ def _code(ctx: _Ctx, raw: Any) -> Parsed:
             ctx.note(raw, folded, "（全角字符已转为半角）", " (full-width characters converted)")
             value = folded
         ctx.out.value = value
-    if ctx.f.pattern and not re.match(ctx.f.pattern, value):
+    if ctx.spec.pattern is not None and not ctx.spec.pattern.match(value):
         hint = ctx.f.pattern_hint or {"zh": ctx.f.pattern, "en": ctx.f.pattern}
         return ctx.bad("invalid_code", f"{lab['zh']}“{value}”格式不对，应为{hint['zh']}。",
                        f"{lab['en']} '{value}' has the wrong form: expected {hint['en']}.")
@@ -546,21 +497,20 @@ def _text_date(ctx: _Ctx, raw: str) -> dt.date | None:
 
 
 def _list(ctx: _Ctx, raw: Any) -> Parsed:
-    f = ctx.f
-    lst = ctx.layout.lists[f.list]  # type: ignore[index]
+    f, choices = ctx.f, ctx.spec.choices
     text = show(raw).strip() if not isinstance(raw, str) else raw.strip()
-    if text in lst.values:
+    if text in ctx.spec.choice_set:
         ctx.out.value = text
         return ctx.out
     folded = _norm(text)
-    for v in lst.values:
+    for v in choices:
         if _norm(v) == folded:
             ctx.out.value = v
             ctx.note(raw, v)
             return ctx.out
-    shown = "、".join(lst.values[:12]) + ("…" if len(lst.values) > 12 else "")
+    shown = "、".join(choices[:12]) + ("…" if len(choices) > 12 else "")
     return ctx.bad("not_in_list", f"{f.label['zh']}“{text}”不在下拉列表中（可选：{shown}）。",
-                   f"{f.label['en']} '{text}' is not in the dropdown list (choices: {', '.join(lst.values[:12])}).")
+                   f"{f.label['en']} '{text}' is not in the dropdown list (choices: {', '.join(choices[:12])}).")
 
 
 def _phone(ctx: _Ctx, raw: Any) -> Parsed:
@@ -595,3 +545,67 @@ def _formula(ctx: _Ctx, raw: Any) -> Parsed:
 
 _PARSERS = {"text": _text, "code": _code, "int": _int, "money": _money, "date": _date, "month": _month,
             "list": _list, "phone": _phone, "formula": _formula}
+
+
+# --------------------------------------------------------------------------- what the workbook's own formulas see
+#
+# The template writes the 余额 column as the spreadsheet's formula
+#     =IF(AND(plus="",minus=""),"",opening+SUM(plus$first:plus)-SUM(minus$first:minus))
+# and two places need to know what that formula gives without a spreadsheet application: the template, to store
+# the values an application would save in a pre-filled workbook, and the reader, to tell a live or stale 余额
+# from one typed over. Both use the functions below; tests/test_field_specs.py compares them with LibreOffice.
+
+
+def sum_value(raw: Any) -> float:
+    """What a spreadsheet's SUM over a range sees in a cell: numbers count; text, blanks and booleans count 0.
+
+    (Excel leaves booleans in a range out of SUM; LibreOffice, which has no boolean type, counts TRUE as 1.)
+    Cells come as Python's own float and int, never a subclass but bool: the test is on the exact class, the
+    cheapest one, as :func:`running_balances` runs it on every row of every ledger.
+    """
+    return float(raw) if raw.__class__ is float or raw.__class__ is int else 0.0
+
+
+def formula_empty(raw: Any) -> bool:
+    """What a formula's ``cell=""`` sees as empty: an empty cell or an empty text. Spaces are text, not empty."""
+    return raw is None or raw == ""
+
+
+def balance_opening(raw: Any, read_as: Any = None) -> float | None:
+    """What ``opening+…`` in the 余额 formula takes from the opening balance's cell ``raw``, or ``None`` when the
+    formula gives an error (or no figure to compare) there.
+
+    An empty cell counts 0 and a number itself. Text is converted in arithmetic by the applications as far as it
+    is a plain number: LibreOffice 7.4 (zh-CN) computes "1200", "1,200.00", "１２００", " 1200 ", "1.2E3" and "(100)"
+    as numbers and gives #VALUE! for "¥1,200.00" and "1200元", and Excel converts numeric text too. ``read_as``,
+    what the reader read the text as, stands in for that conversion (a value with a unit, which the reader also
+    reads, makes the application's formula an error: its 余额 cells then hold live formulas, which the reader
+    never reports as typed over). Anything else — an error value, a formula into another workbook, text that is
+    no number, a date, a boolean — gives ``None``.
+    """
+    if formula_empty(raw):
+        return 0.0
+    if is_number(raw):
+        return float(raw)
+    if type(raw) is str and is_number(read_as):
+        return float(read_as)
+    return None
+
+
+def running_balances(opening: float, plus: Iterable[Any], minus: Iterable[Any]) -> Iterator[float | None]:
+    """The 余额 formula down a ledger: for each row's raw ``plus`` and ``minus`` cells, the balance it shows.
+
+    That is ``opening`` plus the :func:`sum_value` of every plus cell so far, less that of every minus cell so
+    far — or ``None`` on a row whose two cells are both :func:`formula_empty`, where the formula shows nothing
+    (the sums still run on: a blank row between entries breaks nothing). The two sums are kept apart, as the
+    formula's two SUMs are, rather than as a running difference whose rounding would drift from them.
+    """
+    plus_sum = minus_sum = 0.0
+    for p, m in zip(plus, minus, strict=True):
+        # sum_value and formula_empty of each cell, written out: the one loop over every ledger row of a district.
+        tp, tm = p.__class__, m.__class__
+        if tp is float or tp is int:
+            plus_sum += p
+        if tm is float or tm is int:
+            minus_sum += m
+        yield None if (p is None or p == "") and (m is None or m == "") else opening + plus_sum - minus_sum

@@ -1,7 +1,7 @@
 """Read a filled workbook back (the only module that imports spreadsheet readers).
 
-python-calamine reads the values; the zip is opened directly (with
-defusedxml) only for what values do not tell: the identity properties,
+python-calamine reads the values; the zip is opened directly (through
+:mod:`sheetplan.reading.package`) only for what values do not tell: the identity properties,
 which 余额 cells still hold a formula, and the cells calamine returns as
 blank that are not (error values, formulas into another workbook without a
 saved result). An .xls or .ods is walked once before calamine opens it, for
@@ -15,23 +15,17 @@ from __future__ import annotations
 
 import codecs
 import functools
-import hashlib
 import html
 import io
 import math
 import operator
 import re
 import struct
-import threading
 import unicodedata
 import zipfile
-import zlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from defusedxml import DefusedXmlException, ElementTree
 
 from ..layout import Layout, Sheet
 from ..layout.geometry import LISTS_SHEET, META_SHEET, README_SHEET, a1, col_letter, last_data_row
@@ -41,14 +35,26 @@ from .cells import (
     SLOW,
     CellError,
     ExternalFormula,
+    balance_opening,
     fast_column,
     is_blank,
     is_number,
     parse,
+    running_balances,
     show,
-    sum_value,
 )
 from .identity import identity_from_properties
+from .package import (
+    WORKBOOK_PART,
+    XML_ERRORS,
+    ZIP_ERRORS,
+    column_index,
+    iterparse_xml,
+    open_zip,
+    read_part,
+    rels_part,
+    sheet_parts,
+)
 from .sniff import sniff
 
 MAX_ROWS = 200_000  # per sheet; far above any school's year, far below a memory problem
@@ -59,9 +65,6 @@ MAX_AREA = 6_000_000
 MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
 HEADER_SCAN_ROWS = 30
 IGNORED_SHEETS = {META_SHEET, *LISTS_SHEET.values(), *README_SHEET.values(), "问题清单", "Problems"}
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 class Record:
@@ -268,60 +271,10 @@ def _cell(rows: list[list[Any]], r: int, c: int) -> Any:
 
 def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name → zip part path, from workbook.xml and its relationships (the result is shared: do not change it)."""
-    return _parts_of(zf.read("xl/workbook.xml"), zf.read("xl/_rels/workbook.xml.rels"))
-
-
-# Workbooks made from one template share workbook.xml and its relationships byte for byte: a merge parses them
-# once. The cache is keyed by a digest, so it keeps none of the parts' bytes, and only small parts are cached:
-# a template's are a few KB, while a sheet list of megabytes (thousands of sheets, or padding) is parsed each
-# time rather than kept. At most PARTS_CACHE_ENTRIES results of at most PARTS_CACHE_INPUT bytes each.
-PARTS_CACHE_ENTRIES = 32
-PARTS_CACHE_INPUT = 256 * 1024
-_parts_cache: OrderedDict[bytes, dict[str, str]] = OrderedDict()
-_parts_lock = threading.Lock()
-
-
-def _parts_of(workbook_xml: bytes, rels_xml: bytes) -> dict[str, str]:
-    """Sheet name → part path from the two parts' bytes, through the bounded cache."""
-    if len(workbook_xml) + len(rels_xml) > PARTS_CACHE_INPUT:
-        return _parse_parts(workbook_xml, rels_xml)
-    h = hashlib.blake2b(len(workbook_xml).to_bytes(8, "little"), digest_size=32)
-    h.update(workbook_xml)
-    h.update(rels_xml)
-    digest = h.digest()
-    with _parts_lock:
-        hit = _parts_cache.get(digest)
-        if hit is not None:
-            _parts_cache.move_to_end(digest)
-            return hit
-    out = _parse_parts(workbook_xml, rels_xml)
-    with _parts_lock:
-        _parts_cache[digest] = out
-        while len(_parts_cache) > PARTS_CACHE_ENTRIES:
-            _parts_cache.popitem(last=False)
-    return out
-
-
-def _parse_parts(workbook_xml: bytes, rels_xml: bytes) -> dict[str, str]:
-    wb = ElementTree.fromstring(workbook_xml)
-    rels = ElementTree.fromstring(rels_xml)
-    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_NS_PKG_REL}Relationship")}
-    out = {}
-    for s in wb.iter(f"{_NS_MAIN}sheet"):
-        target = targets.get(s.get(f"{_NS_REL}id"), "")
-        target = target.lstrip("/") if target.startswith("/") else "xl/" + target
-        out[s.get("name", "")] = re.sub(r"[^/]+/\.\./", "", target)
-    return out
+    return sheet_parts(zf.read(WORKBOOK_PART), zf.read(rels_part(WORKBOOK_PART)))
 
 
 _REF_RE = re.compile(rb"<(?:\w+:)?c\s[^>]*?\br=\"([A-Z]{1,3})(\d{1,7})\"")
-
-
-def _col_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ch - 64)
-    return n
 
 
 # A reference in column DA or beyond, or in row 50,000 or beyond: only then is a
@@ -345,10 +298,7 @@ class SheetXml:
         """The XML of the sheet called ``name``, or None when there is none to be had."""
         if name not in self._cache:
             part = self._parts.get(name)
-            try:
-                self._cache[name] = self._zf.read(part) if part else None
-            except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
-                self._cache[name] = None
+            self._cache[name] = read_part(self._zf, part) if part else None
         return self._cache[name]
 
     def extent(self, name: str) -> tuple[int, int] | None:
@@ -358,7 +308,7 @@ class SheetXml:
             return None
         max_row = max_col = 0
         for m in _REF_RE.finditer(xml):
-            max_col = max(max_col, _col_index(m.group(1)))
+            max_col = max(max_col, column_index(m.group(1)) + 1)
             max_row = max(max_row, int(m.group(2)))
         return (max_row, max_col)
 
@@ -405,7 +355,7 @@ _EXTERNAL_REF = re.compile(r"(?:'[^']*\[([^\]']+)\][^']*'|(?<![\w\].\[])\[([^\[\
 
 def _ref(attrs: bytes) -> tuple[int, int] | None:
     m = _CELL_REF.search(attrs)
-    return (int(m.group(2)) - 1, _col_index(m.group(1)) - 1) if m else None
+    return (int(m.group(2)) - 1, column_index(m.group(1))) if m else None
 
 
 def _xml_text(raw: bytes) -> str:
@@ -662,8 +612,7 @@ def scan_ods(source: bytes | Path) -> CellScan | None:
     try:
         with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as zf, zf.open("content.xml") as fh:
             return _walk_ods(fh)
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError,
-            ElementTree.ParseError, DefusedXmlException):
+    except (*ZIP_ERRORS, *XML_ERRORS):
         return None
 
 
@@ -679,7 +628,7 @@ def _walk_ods(fh: Any) -> CellScan:
     row_used = False
     errors: dict[tuple[int, int], CellError] = {}
     formulas: set[tuple[int, int]] = set()
-    for event, elem in ElementTree.iterparse(fh, events=("start", "end")):
+    for event, elem in iterparse_xml(fh, ("start", "end")):
         tag = elem.tag
         if event == "start":
             if tag == table:
@@ -785,14 +734,8 @@ def identity_code(path: str | Path) -> str | None:
 
     Never raises: anything unusual about the file is left for :func:`read_workbook` to report.
     """
-    from .sniff import MAX_ZIP_ENTRIES, declared_entries
-
-    p = Path(path)
     try:
-        count = declared_entries(p)
-        if count is None or count > MAX_ZIP_ENTRIES:
-            return None
-        with zipfile.ZipFile(p) as zf:
+        with open_zip(Path(path), require_count=True) as zf:
             code = identity_from_properties(zf).get("org_code")
     except Exception:  # damaged or not a zip at all: the full read says what is wrong
         return None
@@ -821,14 +764,14 @@ def read_workbook(path: str | Path, layout: Layout, display_name: str | None = N
         zf = sniffed.zip
         if zf is None:
             try:
-                zf = zipfile.ZipFile(p)
-            except (zipfile.BadZipFile, OSError):
+                zf = open_zip(p)
+            except ZIP_ERRORS:
                 zf = None
         if zf is not None:
             try:
                 data.identity = identity_from_properties(zf)
                 data.sheet_xml = SheetXml(zf, _sheet_parts(zf))
-            except (zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, OSError, KeyError):
+            except (*ZIP_ERRORS, *XML_ERRORS):
                 zf.close()
     content = sniffed.data
     if sniffed.kind in ("xls", "ods"):
@@ -1175,12 +1118,13 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
                            marks: dict[tuple[int, int], str]) -> None:
     """Recompute 余额 (never trust cached values) and report formulas typed over or missing.
 
-    The workbook's own 余额 is ``上年结余 + SUM(收入 so far) − SUM(支出 so far)``; SUM counts numbers only. A cached
-    余额 is compared with what that formula gives from the cells as they are (§6), and only where the two differ
-    is the cell looked at: a live formula is never reported as typed over (its cached value may be stale, or an
-    error that follows from a cell reported at its own place); a constant is ``formula_overwritten``; an empty
-    cell without a formula is ``formula_missing`` (a warning: nothing was typed over, and the row is read with its
-    recomputed balance).
+    The workbook's own 余额 is ``上年结余 + SUM(收入 so far) − SUM(支出 so far)``, as
+    :func:`~sheetplan.reading.cells.running_balances` computes it (the template stores its pre-filled balances with
+    the same function). A cached 余额 is compared with what that formula gives from the cells as they are (§6),
+    and only where the two differ is the cell looked at: a live formula is never reported as typed over (its
+    cached value may be stale, or an error that follows from a cell reported at its own place); a constant is
+    ``formula_overwritten``; an empty cell without a formula is ``formula_missing`` (a warning: nothing was typed
+    over, and the row is read with its recomputed balance).
     """
     rb = f.formula["running_balance"]
     plus, minus = rb["plus"], rb["minus"]
@@ -1193,20 +1137,13 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     pc, mc = table.columns[plus], table.columns[minus]
     # The 1-based row from which the spreadsheet's own 余额 is an error rather than a number (never, by default).
     broken_from: float = math.inf
-    if opening_raw is None or is_number(opening_raw):
-        sheet_total = sum_value(opening_raw)
-    elif type(opening_raw) is str and opening_value is not None:
-        # Text the reader reads as a number ("1,200.00", "１２００"; it has its own warning). In arithmetic the
-        # spreadsheet converts it too: LibreOffice 7.4 (xlsx-recalc, zh-CN) computes "1200", "1,200.00", "１２００",
-        # " 1200 ", "1.2E3" and "(100)" + SUM(…) as numbers, and gives #VALUE! for "¥1,200.00" and "1200元"; Excel
-        # converts numeric text in arithmetic as well. So compare with that number: where an application gives
-        # #VALUE! instead, the 余额 cells hold live formulas, which are never reported as typed over.
-        sheet_total = float(opening_value)
-    else:
+    # Text read as a number ("1,200.00", "１２００") has its own warning at 上年结余, and counts as that number here.
+    opening = balance_opening(opening_raw, opening_value)
+    if opening is None:
         # An error value, a formula into another workbook, text that is no number (约一千), a date or a boolean:
         # every 余额 formula gives an error (or nothing comparable). The cause has its own problem at 上年结余;
         # here each 余额 is still checked for its formula, so that a constant typed over one is not missed.
-        sheet_total = 0.0
+        opening = 0.0
         broken_from = 0
     # An error value (or a formula into another workbook) among the amounts makes SUM, and so every 余额 from
     # its row on, an error in the spreadsheet: that error is reported at the amount, not at each 余额 after it.
@@ -1223,20 +1160,17 @@ def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: An
     warned = False
     key = f.key
     label = f.label
-    for rec in table.records:
-        line = rec._line  # the raw cells, without a raw_of call each ("" is an empty cell)
-        width = len(line)
-        raw_plus = line[pc] if pc < width else ""
-        raw_minus = line[mc] if mc < width else ""
-        tp, tm = type(raw_plus), type(raw_minus)
-        # sum_value of each, inline: the one loop over every ledger row of a district.
-        sheet_total += (raw_plus if tp is float or tp is int else 0.0) - (raw_minus if tm is float or tm is int else 0.0)
+    records = table.records
+    lines = [rec._line for rec in records]  # the raw cells, without a raw_of call each ("" is an empty cell)
+    shown_balances = running_balances(opening, [line[pc] if pc < len(line) else "" for line in lines],
+                                      [line[mc] if mc < len(line) else "" for line in lines])
+    for rec, line, sheet_total in zip(records, lines, shown_balances, strict=True):
         values = rec.values
         true_total += (values.get(plus) or 0.0) - (values.get(minus) or 0.0)
         values[key] = round(true_total, 2)
-        if is_blank(raw_plus) and is_blank(raw_minus):
+        if sheet_total is None:
             continue  # the formula shows nothing on a row without amounts
-        cached = line[col] if col < width else ""
+        cached = line[col] if col < len(line) else ""
         row = rec.row
         if row < limit:
             if type(cached) is float and abs(cached - sheet_total) <= 0.005:

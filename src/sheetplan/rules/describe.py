@@ -8,6 +8,7 @@ changes every text that mentions it.
 from __future__ import annotations
 
 from ..layout import Field, Layout, Rule
+from ..layout.fields import FieldSpec, field_spec
 from .registry import kind_of
 
 TYPE_NAMES = {
@@ -35,30 +36,35 @@ def type_name(f: Field, lang: str) -> str:
     return en if lang == "en" else zh
 
 
-def field_limits(f: Field, year: int | None, lang: str) -> list[str]:
-    """The limits of one field as short phrases (range, length, date window …)."""
+def field_limits(f: Field, spec: FieldSpec, lang: str) -> list[str]:
+    """The limits of field ``f`` as short phrases (range, date window, length, form, default).
+
+    The figures come from the field's :class:`FieldSpec` — the ones the reader enforces and the template's
+    validations use; the rest is what the layout says in words (the code's form, the default).
+    """
     en = lang == "en"
     out: list[str] = []
-    if f.type in ("int", "money"):
-        lo = f.min if f.min is not None else (None if f.allow_negative or f.type == "int" else 0)
-        if lo is not None and f.max is not None:
-            out.append(f"{_num(lo)}–{_num(f.max)}")
+    if spec.type in ("int", "money"):  # a month's range is in its type name
+        lo, hi = spec.low, spec.high
+        if lo is not None and hi is not None:
+            out.append(f"{_num(lo)}–{_num(hi)}")
         elif lo is not None:
             out.append(f"≥ {_num(lo)}" if en else f"不小于 {_num(lo)}")
-        elif f.max is not None:
-            out.append(f"≤ {_num(f.max)}" if en else f"不大于 {_num(f.max)}")
-        if f.type == "money" and f.allow_negative:
+        elif hi is not None:
+            out.append(f"≤ {_num(hi)}" if en else f"不大于 {_num(hi)}")
+        if spec.signed:
             out.append("may be negative" if en else "可为负数")
-    if f.type == "date":
-        y = str(year) if year else ("the workbook's year" if en else "本年度")
-        if f.within == "year":
+    if spec.type == "date":
+        # In words rather than as the window's days: the same sentence serves a workbook whose year is not known.
+        y = str(spec.year) if spec.year else ("the workbook's year" if en else "本年度")
+        if spec.within == "year":
             out.append(f"within {y}" if en else f"须在 {y} 年内")
-        elif f.within == "year_plus_january":
+        elif spec.within == "year_plus_january":
             out.append(f"within {y} or up to 31 January of the next year" if en else f"须在 {y} 年内或次年 1 月 31 日前")
         if f.month_end_text:
             out.append("a month such as 3月 or 3月底 means its last day" if en else "可填“3月”“3月底前”，按该月最后一天计")
-    if f.max_length:
-        out.append(f"at most {f.max_length} characters" if en else f"不超过 {f.max_length} 字")
+    if spec.max_length:
+        out.append(f"at most {spec.max_length} characters" if en else f"不超过 {spec.max_length} 字")
     if f.pattern_hint:
         out.append(f.pattern_hint["en" if en else "zh"])
     if f.default:
@@ -76,7 +82,7 @@ def describe_field(f: Field, layout: Layout, year: int | None, lang: str) -> str
     if f.depends_on:
         parent = f.depends_on
         parts.append(f"must belong to the chosen {parent}" if en else "须属于所选的上级科目")
-    parts.extend(field_limits(f, year, lang))
+    parts.extend(field_limits(f, field_spec(f, year, layout), lang))
     sep = "; " if en else "；"
     return sep.join(parts) + ("." if en else "。")
 

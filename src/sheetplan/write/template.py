@@ -22,6 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from .. import __version__
 from ..layout import Field, Layout, Sheet, SummaryItem
+from ..layout.fields import field_spec
 from ..layout.geometry import (
     FIRST_DATA_ROW,
     FORM_HELP_COL,
@@ -41,7 +42,7 @@ from ..layout.geometry import (
     quote_sheet,
     summary_col,
 )
-from ..reading.cells import is_number, sum_value
+from ..reading.cells import balance_opening, running_balances
 from ..rules.describe import describe_field, describe_rule
 
 NUMBER_FORMATS = {
@@ -64,11 +65,6 @@ class Org:
     name: str
     code: str
     year: int
-
-
-def _is_blank_input(v: Any) -> bool:
-    """What the formula's ``A1=""`` sees as empty: nothing written, or an empty string (written as a blank)."""
-    return v is None or v == ""
 
 
 def display_width(text: str) -> int:
@@ -440,8 +436,8 @@ class _Builder:
     def validation(self, ws: Worksheet, first_row: int, last_row: int, col: int, f: Field, sheet: Sheet) -> None:
         lang = self.lang
         en = lang == "en"
-        year = self.org.year
-        desc = describe_field(f, self.layout, year, lang)
+        spec = field_spec(f, self.org.year, self.layout)
+        desc = describe_field(f, self.layout, self.org.year, lang)
         v: dict[str, Any] = {}
         top = a1(first_row, col)
         if f.type == "list":
@@ -453,30 +449,20 @@ class _Builder:
                     f"MAX(1,COUNTIF({pname},{parent_cell})),1)")}
             else:
                 v = {"validate": "list", "source": f"={list_name(f.list)}"}  # type: ignore[arg-type]
-        elif f.type in ("int", "month"):
-            lo, hi = (1, 12) if f.type == "month" else (f.min, f.max)
-            lo = -1_000_000_000 if lo is None else int(lo)
-            hi = 1_000_000_000 if hi is None else int(hi)
-            v = {"validate": "integer", "criteria": "between", "minimum": lo, "maximum": hi}
-        elif f.type == "money":
-            lo = f.min if f.min is not None else (-1e12 if f.allow_negative else 0)
-            hi = f.max if f.max is not None else 1e12
-            v = {"validate": "decimal", "criteria": "between", "minimum": lo, "maximum": hi}
+        elif f.type in ("int", "month", "money"):
+            # The bounds the reader enforces, with far limits where the layout sets none (a validation needs both).
+            lo, hi = spec.validation_bounds()
+            v = {"validate": "decimal" if f.type == "money" else "integer", "criteria": "between", "minimum": lo, "maximum": hi}
         elif f.type == "date":
-            if f.within == "any":
-                start, end = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
-            elif f.within == "year_plus_january":
-                start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 31)
-            else:
-                start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+            start, end = spec.validation_window()
             v = {"validate": "date", "criteria": "between", "minimum": start, "maximum": end}
         elif f.type == "phone":
             c = top
             v = {"validate": "custom", "value": (
                 f'=OR(AND(LEN({c})=11,LEFT({c},1)="1",ISNUMBER(FIND(MID({c},2,1),"3456789")),ISNUMBER(--{c})),'
                 f'AND(LEFT({c},1)="0",ISNUMBER(FIND("-",{c})),LEN({c})>=11,LEN({c})<=13))')}
-        elif f.type in ("text", "code") and f.max_length:
-            v = {"validate": "length", "criteria": "<=", "value": f.max_length}
+        elif spec.max_length:
+            v = {"validate": "length", "criteria": "<=", "value": spec.max_length}
         else:
             v = {"validate": "any"}
         v["input_title"] = f.label[lang][:32]
@@ -583,22 +569,19 @@ class _Builder:
         """Row → the balance a spreadsheet application would store for pre-filled rows.
 
         Filled workbooks then carry the cached values a file saved by Excel, WPS or
-        LibreOffice has, not xlsxwriter's blanks. Computed as the formula does: SUM
-        counts numbers only; a text opening balance would be an error, so nothing is stored.
+        LibreOffice has, not xlsxwriter's blanks: what the formula gives, as
+        :func:`~sheetplan.reading.cells.running_balances` computes it (the reader checks
+        a workbook's 余额 with the same function). For an opening balance given as text
+        nothing is stored: an application that does not convert it saves errors there.
         """
         rows = self.filled.rows.get(sheet.key) or []
-        opening = self.filled.info.get(rb["opening"].split(".", 1)[1], 0)
-        if not rows or not is_number(opening):
+        opening = balance_opening(self.filled.info.get(rb["opening"].split(".", 1)[1]))
+        if not rows or opening is None:
             return {}
-        out: dict[int, float] = {}
-        plus = minus = 0.0
-        for i, row in enumerate(rows):
-            p, m = (row or {}).get(rb["plus"]), (row or {}).get(rb["minus"])
-            plus += sum_value(p)
-            minus += sum_value(m)
-            if not (_is_blank_input(p) and _is_blank_input(m)):
-                out[FIRST_DATA_ROW + i] = opening + plus - minus
-        return out
+        plus = [(row or {}).get(rb["plus"]) for row in rows]
+        minus = [(row or {}).get(rb["minus"]) for row in rows]
+        return {FIRST_DATA_ROW + i: balance for i, balance in enumerate(running_balances(opening, plus, minus))
+                if balance is not None}
 
     def summary(self, ws: Worksheet, sheet: Sheet) -> None:
         lang = self.lang
