@@ -50,6 +50,7 @@ def test_merge_exit_code_and_accounting_printed(merged):
     assert r.exit_code == 1  # written, but a file is unreadable and rows were rejected
     assert "读取 = 汇总 + 退回" in r.output
     assert "读取文件 7 个（其中已被替代 1 个），无法读取 1 个，未提交学校 1 所" in r.output
+    assert "城南片/说明.docx" in r.output and "新桥区职业技术学校（XQ006）" in r.output  # named, not only counted
     assert (out / "区汇总.xlsx").exists()
 
 
@@ -75,7 +76,7 @@ def test_summary_sheet(merged, layout):
     ws = openpyxl.load_workbook(out / "区汇总.xlsx", data_only=True)["汇总"]
     head = [c.value for c in ws[2]]
     assert head[:3] == ["单位代码", "单位名称", "提交状态"]
-    assert head[3:] == [c.label["zh"] for c in layout.district.columns] + ["错误数", "警告数", "来源文件"]
+    assert head[3:] == [c.label["zh"] for c in layout.district.columns] + ["错误数", "警告数", "退回行数", "来源文件"]
     rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
     col = {h: i for i, h in enumerate(head)}
     assert [k for k in rows] == ["XQ001", "XQ002", "XQ003", "XQ004", "XQ005", "XQ006", "XQ101", "合计"]
@@ -100,11 +101,12 @@ def test_submissions_and_double_submission(merged):
     out, _ = merged
     ws = openpyxl.load_workbook(out / "区汇总.xlsx")["提交情况"]
     rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(2, ws.max_row + 1)}
+    head = [c.value for c in ws[1]]
     assert rows["城南片/XQ002_新桥区实验中学_2025_初稿.xlsx"][-1] == "已被替代"
     assert rows["城南片/XQ002_新桥区实验中学_2025.xlsx"][-1] == "已提交"
     assert rows["城南片/说明.docx"][-1] == "无法读取"
     sha = hashlib.sha256((SUBMITTED / "城区片/XQ001_新桥区第一实验小学_2025.xlsx").read_bytes()).hexdigest()
-    assert rows["城区片/XQ001_新桥区第一实验小学_2025.xlsx"][1] == sha
+    assert rows["城区片/XQ001_新桥区第一实验小学_2025.xlsx"][head.index("SHA-256")] == sha
     details = openpyxl.load_workbook(out / "区汇总.xlsx")["工作计划"]
     sources = {details.cell(r, details.max_column - 1).value for r in range(2, details.max_row + 1)}
     assert "城南片/XQ002_新桥区实验中学_2025_初稿.xlsx" not in sources
@@ -123,7 +125,7 @@ def test_rejected_rows_are_kept_raw_in_problems(merged):
     head = [c.value for c in ws[1]]
     rows = [dict(zip(head, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=2)]
     both = next(r for r in rows if r["代码"] == "income_expense_both_or_none")
-    assert both["单位代码"] == "XQ004" and '"摘要": "退回多收会费"' in both["原始行"]
+    assert both["单位代码"] == "XQ004" and "摘要：退回多收会费" in both["原始行（已退回）"]
     assert both["单元格"] == "F19" and both["严重程度"] == "错误"
 
 
@@ -400,25 +402,33 @@ def test_parquet_export(tmp_path, layout):
 
 
 def test_more_problems_than_a_sheet_holds(tmp_path, monkeypatch):
-    """问题清单 lists the most serious problems that fit and says how many more problems.csv holds; none dropped."""
+    """问题清单 (errors, warnings) and 说明清单 (notes) each list the most serious problems that fit and say how
+    many more problems.csv holds; none dropped from the export."""
     import sheetplan.write.district as district
 
     full = merge([SUBMITTED])  # as the command below: no roster
     n = len(full.problems)
-    # room for n - 4 problems (a header row and a row saying what did not fit); the detail sheets still fit
-    monkeypatch.setattr(district, "EXCEL_MAX_ROWS", n - 2)
+    serious = [p for p in full.problems if p.severity != "info"]
+    notes = n - len(serious)
+    assert notes > len(serious) > 4
+    # room for len(serious) - 4 problems per sheet (a header row and a row saying what did not fit)
+    monkeypatch.setattr(district, "EXCEL_MAX_ROWS", len(serious) - 2)
+    room = len(serious) - 4
     out = tmp_path / "d.xlsx"
     r = run("merge", str(SUBMITTED), "-o", str(out))
     assert r.exit_code == 2 and "problems.csv" in r.output and not out.exists()
     r = run("merge", str(SUBMITTED), "-o", str(out), "--export", str(tmp_path / "exp"))
     assert r.exit_code == 1, r.output
-    rows = list(openpyxl.load_workbook(out)["问题清单"].iter_rows(values_only=True))
-    listed, last = rows[1:-1], rows[-1]
-    assert len(listed) == n - 4
-    assert last[0] == "另有 4 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。"
-    severities = [row[3] for row in listed]
-    assert severities == sorted(severities, key=["错误", "提醒", "说明"].index)  # errors first
-    assert sum(1 for p in full.problems if p.severity == "error") == severities.count("错误")
+    wb = openpyxl.load_workbook(out)
+    for name, total in (("问题清单", len(serious)), ("说明清单", notes)):
+        rows = list(wb[name].iter_rows(values_only=True))
+        listed, last = rows[1:-1], rows[-1]
+        assert len(listed) == room, name
+        assert last[0] == f"另有 {total - room} 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。"
+    head = [c.value for c in wb["问题清单"][1]]
+    severities = [row[head.index("严重程度")] for row in list(wb["问题清单"].iter_rows(values_only=True))[1:-1]]
+    assert severities == sorted(severities, key=["错误", "提醒"].index)  # errors first
+    assert severities.count("错误") == min(room, sum(1 for p in full.problems if p.severity == "error"))
     assert len(list(_csv(tmp_path / "exp" / "problems.csv"))) == n
 
 

@@ -745,21 +745,32 @@ def refuse_inputs_as_outputs(targets: list[Path], inputs: tuple[Path, ...]) -> N
 @cli.command("merge")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The district workbook (.xlsx) to write.")
-@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), help="Roster CSV: schools that should submit.")
+              help="要生成的区级汇总工作簿（.xlsx）（The district workbook to write）")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path),
+              help="名册 CSV（单位代码,单位名称）：应报送的学校；还没有文件时也会写出提交情况"
+                   "（Roster CSV: the schools that should submit; with no file yet, who has submitted is still written）")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write tidy CSV files (UTF-8 with BOM) into this folder.")
+              help="另把各表、问题和提交情况导出为 CSV 文件（UTF-8 带 BOM），放进这个文件夹"
+                   "（Also write tidy CSV files, UTF-8 with BOM, into this folder）")
 @click.option("--format", "export_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
-              help="With --export: parquet writes Parquet files as well as CSV.")
+              help="与 --export 一起用：parquet 表示除 CSV 外再写 Parquet 文件（With --export: parquet writes Parquet "
+                   "files as well as CSV）")
 @click.option("--header", "header", type=click.Choice(["key", "zh"]), default="key", show_default=True,
-              help="With --export: the CSV header row: field keys (for scripts) or the Chinese labels (for Excel).")
-@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Parallel processes (default: one per core).")
+              help="与 --export 一起用：CSV 的表头，key 是字段名（供程序读取），zh 是中文栏目名（便于用 Excel 打开）"
+                   "（With --export: the CSV header row, field keys for scripts or the Chinese labels for Excel）")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="同时读取文件的进程数，默认每个处理器核一个（Parallel processes; default: one per core）")
 @LAYOUT
 @LANG
 @handles_errors
 def merge_cmd(inputs: tuple[Path, ...], output: Path | None, roster: Path | None, export_dir: Path | None,
               export_format: str, header: str, jobs: int | None, layout_name: str, lang: str) -> None:
-    """Roll schools' workbooks up into one district workbook (区级汇总)."""
+    """汇总各校报送的工作簿（Roll schools' workbooks up for the district）
+
+    INPUTS 可以是文件，也可以是文件夹（包括子文件夹）。全部报告写到标准输出。
+
+    INPUTS are workbooks or folders (sub-folders included). The whole report goes to standard output.
+    """
     from .layout import load_layout
     from .merge.run import run_merge
 

@@ -26,13 +26,53 @@ class DistrictFigures:
 
 
 def info_keys(layout: Layout) -> frozenset[str]:
-    """基本信息 fields that district columns show."""
+    """基本信息 fields a merge keeps of each file: those that district columns show, and the openings of running
+    balances (:func:`rebalance` starts from them)."""
     district = layout.district
-    return frozenset(c.field for c in district.columns if c.kind == "info" and c.field) if district else frozenset()
+    shown = {c.field for c in district.columns if c.kind == "info" and c.field} if district else set()
+    return frozenset(shown | {opening for _, _, opening, _, _ in running_balances(layout)})
+
+
+def running_balances(layout: Layout) -> list[tuple[str, int, str, int, int]]:
+    """Every running-balance field of the layout's tables, as positions in a merged row:
+    (table, balance position, 基本信息 key of the opening, plus position, minus position)."""
+    out = []
+    for t in layout.tables:
+        keys = [f.key for f in t.fields]
+        for i, f in enumerate(t.fields):
+            rb = (f.formula or {}).get("running_balance")
+            if rb:  # merged rows start with org_code, org_name
+                out.append((t.key, i + 2, rb["opening"].split(".", 1)[1], keys.index(rb["plus"]) + 2,
+                            keys.index(rb["minus"]) + 2))
+    return out
+
+
+def rebalance(layout: Layout, res: FileResult) -> None:
+    """Recompute each running balance (余额) over the file's accepted rows, from its opening (上年结余).
+
+    A row with an error is left out of the district's figures; the balance the school's own sheet shows
+    still counts it. Recomputed over what the district keeps, the last 余额 of a school in the detail is
+    the 期末余额 of 汇总 (上年结余 + Σ 收入 − Σ 支出 over the same rows), and no third figure appears.
+    """
+    for table, at, opening, plus, minus in running_balances(layout):
+        rows = res.rows.get(table)
+        if not rows:
+            continue
+        balance = res.info.get(opening) or 0.0
+        out = []
+        for row in rows:
+            balance = round(balance + (row[plus] or 0) - (row[minus] or 0), 2)  # money: two decimals, no drift
+            out.append((*row[:at], balance, *row[at + 1:]))
+        res.rows[table] = out
 
 
 def file_figures(layout: Layout, res: FileResult) -> tuple[dict[str, float | None], list[list[float]]]:
-    """One school's 汇总 figures and 分项统计 rows, from its accepted rows (computed in the worker)."""
+    """One school's 汇总 figures and 分项统计 rows, from its accepted rows (computed in the worker).
+
+    The running balances of those rows are recomputed first (:func:`rebalance`), so that the detail rows,
+    the export and the figures all stand on the same rows.
+    """
+    rebalance(layout, res)
     district = layout.district
     if district is None:
         return {}, []

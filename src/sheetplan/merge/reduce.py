@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import IntegrityError
 from ..layout import Layout
-from ..problems import Problem, problem
+from ..problems import CATALOGUE, SEVERITY_ORDER, Problem, problem
 from ..reading.roster import RosterEntry
 from ..rules import check_across
 from .figures import DistrictFigures, district_figures
@@ -32,6 +32,7 @@ class School:
     input: int | None = None  # position of that file among the inputs
     errors: int = 0
     warnings: int = 0
+    rejected: int = 0  # rows of its file left out of the figures for an error (they are in 问题清单)
 
 
 @dataclass
@@ -53,28 +54,60 @@ class MergeResult:
     def problem_records(self, lang: str = "zh", labels: bool = False) -> list[dict[str, Any]]:
         """problems.csv rows: source_file, org, severity, code, sheet, cell, row, field, value, message, raw.
 
-        ``raw`` is the rejected row as JSON, keyed by field key (or by header label with ``labels``).
+        ``raw`` is the rejected row as JSON keyed by field key. With ``labels`` (the district workbook, read by
+        people) ``raw`` is text such as ``摘要：退回多收会费；收入：500`` with the header labels, ``field`` is
+        the field's label, and ``meaning`` says what the code means (from the catalogue).
         """
         out = []
         for p in self.problems:
             f = self.files[p.input] if p.input is not None else None
             code, name = (f.org_code, f.org_name) if f is not None else (None, None)
             raw = self.raw_rows.get((p.input if p.input is not None else -1, p.table or "", p.row or -1))
-            if raw and labels:
-                sheet = self.layout.sheet(p.table)  # type: ignore[arg-type]
-                raw = {sheet.field(k).label[lang]: v for k, v in raw.items()}
-            out.append({"source_file": p.file, "org_code": code, "org_name": name, "severity": p.severity,
-                        "code": p.code, "sheet": p.sheet, "cell": p.cell, "row": p.row, "field": p.field,
-                        "value": None if p.value is None else str(p.value), "message": p.message(lang),
-                        "raw": json.dumps(raw, ensure_ascii=False) if raw else None})
+            field = p.field
+            if labels:
+                sheet = self._sheet(p.table)
+                if sheet is not None and field is not None:
+                    field = next((x.label[lang] for x in sheet.fields if x.key == field), field)
+                text = None
+                if raw and sheet is not None:
+                    names = {x.key: x.label[lang] for x in sheet.fields}
+                    sep = ("：", "；") if lang == "zh" else (": ", "; ")
+                    text = sep[1].join(f"{names.get(k, k)}{sep[0]}{v}" for k, v in raw.items())
+            else:
+                text = json.dumps(raw, ensure_ascii=False) if raw else None
+            rec = {"source_file": p.file, "org_code": code, "org_name": name, "severity": p.severity,
+                   "code": p.code, "sheet": p.sheet, "cell": p.cell, "row": p.row, "field": field,
+                   "value": None if p.value is None else str(p.value), "message": p.message(lang), "raw": text}
+            if labels:
+                entry = CATALOGUE.get(p.code)
+                rec["meaning"] = (entry[1] if lang == "zh" else entry[2]) if entry else None
+            out.append(rec)
         return out
 
-    def submission_records(self, lang: str = "zh") -> list[dict[str, Any]]:
-        """submissions.csv rows."""
+    def _sheet(self, table: str | None) -> Any:
+        """The layout's sheet of a problem, or None (a problem of the whole file)."""
+        try:
+            return self.layout.sheet(table) if table else None
+        except KeyError:
+            return None
+
+    def submission_records(self, lang: str = "zh", board: bool = False) -> list[dict[str, Any]]:
+        """submissions.csv rows (§6); with ``board``, also what 提交情况 shows beside them: ``on_roster`` (False
+        for a kept file of a school the roster does not list, None without a roster) and ``note`` (why a file
+        was not merged, or that its school is not on the roster)."""
         word = 0 if lang == "zh" else 1
-        return [{"source_file": f.source_file, "sha256": f.sha256, "size": f.size, "modified": f.modified,
-                 "layout": f.layout, "layout_version": f.layout_version, "org_code": f.org_code, "org_name": f.org_name,
-                 "prepared_on": f.prepared_on, "status": STATUS[f.status][word]} for f in self.files]
+        roster = any(s.on_roster for s in self.schools)
+        off_roster = {s.input for s in self.schools if not s.on_roster}
+        out = []
+        for f in self.files:
+            rec = {"source_file": f.source_file, "sha256": f.sha256, "size": f.size, "modified": f.modified,
+                   "layout": f.layout, "layout_version": f.layout_version, "org_code": f.org_code,
+                   "org_name": f.org_name, "prepared_on": f.prepared_on, "status": STATUS[f.status][word]}
+            if board:
+                rec["on_roster"] = (f.index not in off_roster) if roster and f.status == "submitted" else None
+                rec["note"] = _note(f, lang)
+            out.append(rec)
+        return out
 
     def status_words(self, lang: str = "zh") -> dict[str, str]:
         """Each status in the user's language (提交状态)."""
@@ -86,15 +119,34 @@ class MergeResult:
         return district_figures(self)
 
     @property
+    def merged_nothing(self) -> bool:
+        """Whether no file was merged (every input unreadable, or none yet)."""
+        return not any(f.status == "submitted" for f in self.files)
+
+    @property
     def exit_code(self) -> int:
-        """§6: 2 nothing readable; 1 unreadable files or rejected rows/errors; 0 otherwise."""
-        if not any(f.status == "submitted" for f in self.files):
-            return 2
+        """§6: 2 nothing readable; 1 unreadable files or rejected rows/errors; 0 otherwise.
+
+        With a roster and nothing readable yet (the first days of a collection) the status board of who has
+        and has not submitted is still written: 1, written but with problems.
+        """
+        if self.merged_nothing:
+            return 1 if any(s.on_roster for s in self.schools) else 2
         if any(f.status == "unreadable" for f in self.files):
             return 1
         if any(p.severity == "error" for p in self.problems):
             return 1
         return 0
+
+
+def _note(f: FileResult, lang: str) -> str | None:
+    """Why a file was not merged (the first of its most serious problems: what made it unreadable, the note
+    that it was superseded …), or, for a merged file, that its school is not on the roster."""
+    if f.status == "submitted":
+        return next((p.message(lang) for p in f.problems if p.code == "not_on_roster"), None)
+    if not f.problems:
+        return None
+    return min(f.problems, key=lambda p: SEVERITY_ORDER.get(p.severity, len(SEVERITY_ORDER))).message(lang)
 
 
 def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry] | None = None,
@@ -173,6 +225,8 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
     for s in schools.values():
         if s.input is not None:
             s.errors, s.warnings = tally[(s.input, "error")], tally[(s.input, "warning")]
+        if s.status == "submitted" and s.input is not None:
+            s.rejected = sum(len(rows) for rows in results[s.input].rejected.values())
     ordered = [schools[e.code] for e in roster or []] + sorted((s for s in schools.values() if not s.on_roster), key=lambda s: s.code)
     result = MergeResult(layout, results, ordered, merged, problems, raw_rows, counts, spill)
     check_accounting(result)

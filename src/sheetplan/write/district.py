@@ -21,7 +21,7 @@ import xlsxwriter
 
 from ..layout.geometry import PROPERTY_PREFIX, a1, col_letter, quote_sheet
 from ..problems import SEVERITY_ORDER
-from .template import display_width
+from .template import DEFAULT_WIDTHS, display_width, field_width
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..layout import Layout
@@ -31,24 +31,60 @@ EXCEL_MAX_ROWS = 1_048_576
 FMT = {None: "0", "int": "0", "money": "#,##0.00", "percent": "0.0%", "date": "yyyy-mm-dd"}
 WORDS = {
     "zh": {"code": "单位代码", "name": "单位名称", "status": "提交状态", "errors": "错误数", "warnings": "警告数",
-           "source": "来源文件", "row": "来源行", "total": "合计", "summary": "汇总", "submissions": "提交情况",
-           "problems": "问题清单", "breakdowns": "分项统计", "charts": "图表", "entries": "报名",
-           "sub_cols": ["来源文件", "SHA-256", "大小(字节)", "修改时间", "版式", "版式版本", "单位代码", "单位名称", "填报日期", "状态"],
+           "rejected": "退回行数", "source": "来源文件", "row": "来源行", "total": "合计", "summary": "汇总",
+           "submissions": "提交情况", "problems": "问题清单", "notes": "说明清单", "breakdowns": "分项统计", "charts": "图表",
+           "entries": "报名",
+           "sub_cols": {"source_file": "来源文件", "org_code": "单位代码", "org_name": "单位名称", "prepared_on": "填报日期",
+                        "modified": "修改时间", "layout": "版式", "layout_version": "版式版本", "size": "大小(字节)",
+                        "sha256": "SHA-256", "note": "说明", "status": "状态"},
+           "off_roster": "{status}（不在名册）",
            "prob_more": "另有 {n} 条问题（均为较轻的）超出工作表行数上限未列出；全部问题见导出文件夹中的 problems.csv。",
-           "prob_cols": ["来源文件", "单位代码", "单位名称", "严重程度", "代码", "工作表", "单元格", "行", "字段", "原值", "说明", "原始行"],
+           "prob_cols": {"org_code": "单位代码", "org_name": "单位名称", "severity": "严重程度", "meaning": "问题类型",
+                         "code": "代码", "sheet": "工作表", "cell": "单元格", "field": "字段", "value": "原值",
+                         "message": "说明", "raw": "原始行（已退回）", "row": "行", "source_file": "来源文件"},
            "sev": {"error": "错误", "warning": "提醒", "info": "说明"},
+           "excluded": "注：各项数字只计入通过检查的行。有错误的行已退回、不计入（行数见“{rejected}”列，内容见{problems}），"
+                       "所以可能与学校自己表中的合计、余额不同。",
+           "nothing_yet": "注：还没有可以汇总的文件，本表只列出各校的提交情况。",
+           "recomputed": "本表的{balance}按汇总收录的行重新计算：从{opening}起，逐行加{plus}、减{minus}。有错误而退回的行"
+                         "不计入（见{problems}），所以可能与学校自己表中的{balance}不同。每所学校最后一行的{balance}"
+                         "＝{opening}＋{plus}合计－{minus}合计，与“{summary}”表一致。",
            "run": "汇总批次：{run}（导出文件夹 manifest.json 中的批次号与此相同，即为同一次汇总的结果）"},
     "en": {"code": "Org code", "name": "Organisation", "status": "Status", "errors": "Errors", "warnings": "Warnings",
-           "source": "Source file", "row": "Source row", "total": "Total", "summary": "Summary", "submissions": "Submissions",
-           "problems": "Problems", "breakdowns": "Breakdowns", "charts": "Charts", "entries": "Entries",
-           "sub_cols": ["Source file", "SHA-256", "Size (bytes)", "Modified", "Layout", "Layout version", "Org code",
-                        "Organisation", "Prepared on", "Status"],
+           "rejected": "Rows rejected", "source": "Source file", "row": "Source row", "total": "Total", "summary": "Summary",
+           "submissions": "Submissions", "problems": "Problems", "notes": "Notes", "breakdowns": "Breakdowns",
+           "charts": "Charts", "entries": "Entries",
+           "sub_cols": {"source_file": "Source file", "org_code": "Org code", "org_name": "Organisation",
+                        "prepared_on": "Prepared on", "modified": "Modified", "layout": "Layout",
+                        "layout_version": "Layout version", "size": "Size (bytes)", "sha256": "SHA-256", "note": "Note",
+                        "status": "Status"},
+           "off_roster": "{status} (not on the roster)",
            "prob_more": "{n} more problems (the least serious) do not fit in a sheet; problems.csv in the export folder has them all.",
-           "prob_cols": ["Source file", "Org code", "Organisation", "Severity", "Code", "Sheet", "Cell", "Row", "Field",
-                         "Value", "Message", "Raw row"],
+           "prob_cols": {"org_code": "Org code", "org_name": "Organisation", "severity": "Severity", "meaning": "Problem",
+                         "code": "Code", "sheet": "Sheet", "cell": "Cell", "field": "Field", "value": "Value",
+                         "message": "Message", "raw": "Raw row (rejected)", "row": "Row", "source_file": "Source file"},
            "sev": {"error": "error", "warning": "warning", "info": "info"},
+           "excluded": "Note: the figures count only rows that passed the checks. Rows with errors were rejected and are "
+                       "left out (how many: column '{rejected}'; what: {problems}), so they may differ from the totals "
+                       "and balances in a school's own workbook.",
+           "nothing_yet": "Note: no file could be merged yet; this workbook only shows who has submitted.",
+           "recomputed": "{balance} here is recomputed over the rows merged: from {opening}, plus {plus}, minus {minus}, "
+                         "row by row. Rows rejected for an error are left out (see {problems}), so it may differ from the "
+                         "{balance} in a school's own workbook. Each school's last {balance} = {opening} + total {plus} − "
+                         "total {minus}, as on {summary}.",
            "run": "Merge run: {run} (an export folder whose manifest.json has the same run is from the same merge)"},
 }
+# 提交情况 and 问题清单, column by column: the record key and the width (None: measured from the contents). Printed:
+# 问题清单 up to 原始行 (the code's row number and the file's name are for the screen; 单位 and 单元格 say where).
+SUB_COLUMNS = (("source_file", None), ("org_code", 11), ("org_name", None), ("prepared_on", 12), ("modified", 22),
+               ("layout", None), ("layout_version", 8), ("size", 11), ("sha256", 12), ("note", 44), ("status", None))
+PROB_COLUMNS = (("org_code", 10), ("org_name", None), ("severity", 7), ("meaning", 18), ("code", 14), ("sheet", 10),
+                ("cell", 7), ("field", 12), ("value", 14), ("message", 44), ("raw", 36), ("row", 6), ("source_file", None))
+PRINTED = frozenset(k for k, _ in PROB_COLUMNS[:[k for k, _ in PROB_COLUMNS].index("raw") + 1])
+WRAPPED = frozenset({"note", "meaning", "code", "value", "message", "raw"})
+# A date needs the width of its format's text and a margin, in the CJK font that renders it; a column narrower
+# than that shows ###.
+DATE_WIDTH = max(DEFAULT_WIDTHS["date"], len(FMT["date"]) + 3)
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -64,6 +100,28 @@ def excel_date(d: dt.date) -> float:
 
         return _datetime_to_excel_datetime(dt.datetime(d.year, d.month, d.day), False, True)
     return float(d.toordinal() - _EXCEL_DAY_ZERO)
+
+
+def _when(text: str) -> dt.datetime | None:
+    """An ISO date or date-time as the datetime a spreadsheet shows with a date format, or None."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+LINE_HEIGHT = 15.75  # points per line of 11-point text
+
+
+def wrapped_height(texts: Iterable[tuple[str, float]]) -> float | None:
+    """The height (points) a row needs for its wrapped ``(text, column width)`` cells, or None for one line.
+
+    Spreadsheets do not grow a row for wrapped text they did not lay out themselves (LibreOffice keeps the
+    default height), so the writer sets it: the longest text over the width it has, CJK counted double.
+    """
+    # A spreadsheet breaks lines a little before the full width: count on 85 % of it.
+    lines = max([1] + [-(-display_width(t) // max(1, int(w * 0.85))) for t, w in texts])
+    return LINE_HEIGHT * lines if lines > 1 else None
 
 
 def _q(text: Any) -> str:
@@ -116,7 +174,13 @@ class _District:
         self.breakdowns, self.items = figures.breakdowns, figures.items
         years = Counter(f.year for f in result.files if f.year)
         self.year = years.most_common(1)[0][0] if years else None
-        self.n_problems = len(result.problems)
+        records = result.problem_records(self.lang, labels=True)
+        # Errors first, then warnings (问题清单); notes have their own sheet (说明清单), so that what needs doing is
+        # not buried under what was only noted. Sorted by severity alone: within it, in input order.
+        records.sort(key=lambda rec: SEVERITY_ORDER.get(rec["severity"], len(SEVERITY_ORDER)))
+        self.serious = [rec for rec in records if rec["severity"] != "info"]
+        self.notes = [rec for rec in records if rec["severity"] == "info"]
+        self.listed = min(len(self.serious), problem_rows())
         self.build()
 
     def fmt(self, **kw: Any) -> Any:
@@ -161,33 +225,39 @@ class _District:
         w, lang = self.w, self.lang
         ws = self._sheets["summary"]
         cols = list(self.district.columns)
-        head = [w["code"], w["name"], w["status"], *[c.label[lang] for c in cols], w["errors"], w["warnings"], w["source"]]
+        head = [w["code"], w["name"], w["status"], *[c.label[lang] for c in cols], w["errors"], w["warnings"],
+                w["rejected"], w["source"]]
         pos = {c.key: 3 + i for i, c in enumerate(cols)}
-        err_col, warn_col, src_col = 3 + len(cols), 4 + len(cols), 5 + len(cols)
+        err_col, warn_col, rej_col, src_col = 3 + len(cols), 4 + len(cols), 5 + len(cols), 6 + len(cols)
         title = f"{self.district.title[lang]} {self.year or ''}".strip()
         if self.note:
             title += "　" + self.note
         ws.write_string(0, 0, title, self.fmt(bold=True, font_size=14))
+        # Why a figure here may differ from a school's own sheet, where the figures are read.
+        ws.write_string(0, 3, w["nothing_yet"] if self.r.merged_nothing else w["excluded"].format(**w),
+                        self.fmt(font_color="#C00000" if self.r.merged_nothing else "#595959"))
         ws.set_row(0, 26)
         for c, h in enumerate(head):
             ws.write_string(1, c, h, self.header())
         ws.set_row(1, 32)
-        ws.set_column(0, 0, 12)
-        ws.set_column(1, 1, max(16, min(40, max((display_width(s.name) for s in self.r.schools), default=10) + 2)))
-        ws.set_column(2, 2, 10)
+        ws.set_column(0, 0, max(12, self.code_width()))
+        ws.set_column(1, 1, max(16, self.name_width()))
+        ws.set_column(2, 2, max([10] + [display_width(self.status[s.status]) + 2 for s in self.r.schools]))
         for c in cols:
             biggest = max([abs(v.get(c.key) or 0) for v in self.figures.values()] + [0])
             total = biggest * max(1, len(self.r.schools))
             digits = len(f"{total:,.2f}") if c.format == "money" else len(f"{total:,.0f}")
             ws.set_column(pos[c.key], pos[c.key], max(display_width(c.label[lang]) + 2, digits + 3, 8))
-        ws.set_column(err_col, warn_col, 8)
-        ws.set_column(src_col, src_col, 36)
+        ws.set_column(err_col, rej_col, 8)
+        ws.set_column(src_col, src_col, self.source_width())
         text = self.fmt(border=1)
         first = 2
         prob = quote_sheet(self.w["problems"])
-        last_prob = max(2, self.n_problems + 1)
-        psrc = f"{prob}!$A$2:$A${last_prob}"  # 来源文件
-        psev = f"{prob}!$D$2:$D${last_prob}"  # 严重程度
+        last_prob = max(2, self.listed + 1)
+        keys = [k for k, _ in PROB_COLUMNS]
+        sc, vc = col_letter(keys.index("source_file")), col_letter(keys.index("severity"))
+        psrc = f"{prob}!${sc}$2:${sc}${last_prob}"  # 来源文件
+        psev = f"{prob}!${vc}$2:${vc}${last_prob}"  # 严重程度
         for i, s in enumerate(self.r.schools):
             r = first + i
             vals = self.figures.get(s.code, {})
@@ -210,6 +280,11 @@ class _District:
                     ws.write_blank(r, col, None, self.fmt(border=1))
                 else:
                     ws.write_number(r, col, value, self.fmt(border=1))
+            # Rows, not problems (a row may have several): a value, as 问题清单 cannot count rows by formula.
+            if s.status == "submitted":
+                ws.write_number(r, rej_col, s.rejected, self.fmt(border=1, font_color="#C00000") if s.rejected else text)
+            else:
+                ws.write_blank(r, rej_col, None, text)
             ws.write_string(r, src_col, s.source_file or "", text)
         total_row = first + len(self.r.schools)
         bold = self.fmt(bold=True, border=1, bg_color="#F2F2F2")
@@ -224,14 +299,37 @@ class _District:
             else:
                 rng = f"{a1(first, col)}:{a1(max(first, total_row - 1), col)}"
                 self.write_value(ws, total_row, col, f"=SUM({rng})", self.totals[c.key], f)
-        for col, value in ((err_col, sum(s.errors for s in self.r.schools)), (warn_col, sum(s.warnings for s in self.r.schools))):
+        totals = ((err_col, sum(s.errors for s in self.r.schools)), (warn_col, sum(s.warnings for s in self.r.schools)),
+                  (rej_col, sum(s.rejected for s in self.r.schools)))
+        for col, value in totals:
             self.write_value(ws, total_row, col, f"=SUM({a1(first, col)}:{a1(max(first, total_row - 1), col)})", value, bold)
         ws.write_string(total_row, src_col, "", bold)
         ws.autofilter(1, 0, max(1, total_row - 1), src_col)
         self.page(ws, 1, src_col)
-        ws.print_area(0, 0, total_row, warn_col)  # the source file names are for the screen
+        ws.print_area(0, 0, total_row, rej_col)  # the source file names are for the screen
         self.summary_pos = pos
         self.summary_rows = (first, total_row - 1)
+
+    # ------------------------------------------------------------------ widths measured from what is known early
+    def code_width(self) -> float:
+        """单位代码: the longest code (the roster and the files are known before any sheet is finished)."""
+        return max([display_width(self.w["code"])] + [display_width(s.code) for s in self.r.schools]) + 2
+
+    def name_width(self) -> float:
+        """单位名称: the longest school name, within reason."""
+        return min(40, max([display_width(self.w["name"])] + [display_width(s.name) for s in self.r.schools]) + 2)
+
+    def source_width(self) -> float:
+        """来源文件: the longest file name, within reason."""
+        return min(60, max([display_width(self.w["source"])] + [display_width(f.source_file) for f in self.r.files]) + 2)
+
+    def field_width(self, f: Any) -> float:
+        """A detail column's width from the layout: a date's width, a list's longest item, the label (§2: widths
+        that fit Chinese text). Rows are written as they arrive, so the cells themselves are never measured."""
+        width = field_width(self.layout, f, self.lang)
+        if f.type == "date":  # yyyy-mm-dd in the CJK font that renders it, or the spreadsheet shows ###
+            width = max(width, DATE_WIDTH)
+        return width
 
     def write_value(self, ws: Any, r: int, c: int, formula: str, value: float | None, fmt: Any) -> None:
         if self.detail:
@@ -272,25 +370,46 @@ class _District:
 
     def submissions(self) -> None:
         ws = self._sheets["submissions"]
-        cols = self.w["sub_cols"]
-        for c, h in enumerate(cols):
-            ws.write_string(0, c, h, self.header())
-        for i, rec in enumerate(self.r.submission_records(self.lang), start=1):
-            for c, key in enumerate(["source_file", "sha256", "size", "modified", "layout", "layout_version",
-                                     "org_code", "org_name", "prepared_on", "status"]):
+        words = self.w["sub_cols"]
+        for c, (key, _) in enumerate(SUB_COLUMNS):
+            ws.write_string(0, c, words[key], self.header())
+        # Every cell of a row aligned to the top: a row grown for a wrapped 说明 then still reads as one line.
+        date_f = self.fmt(num_format="yyyy-mm-dd", valign="top")
+        time_f = self.fmt(num_format="yyyy-mm-dd hh:mm:ss", valign="top")
+        plain, wrap = self.fmt(valign="top"), self.fmt(text_wrap=True, valign="top")
+        records = self.r.submission_records(self.lang, board=True)
+        for rec in records:
+            if rec["on_roster"] is False:
+                rec["status"] = self.w["off_roster"].format(status=rec["status"])
+            if rec["layout"] == self.layout.id:  # people know a layout by its title
+                rec["layout"] = self.layout.title[self.lang]
+        for i, rec in enumerate(records, start=1):
+            height = wrapped_height((str(rec[k]), w) for k, w in SUB_COLUMNS if k in WRAPPED and w and rec[k])
+            if height:  # before the row's cells: constant-memory mode writes a row once the next one starts
+                ws.set_row(i, height)
+            for c, (key, _) in enumerate(SUB_COLUMNS):
                 v = rec[key]
-                if v is None:
+                if v is None or v == "":
                     continue
-                if key == "size":
-                    ws.write_number(i, c, v)
+                if key == "size" or key == "layout_version" and str(v).isdigit():
+                    ws.write_number(i, c, int(v), plain)
+                elif key in ("modified", "prepared_on"):
+                    when = _when(v)
+                    if when is None:
+                        ws.write_string(i, c, str(v), plain)
+                    else:
+                        ws.write_datetime(i, c, when, time_f if key == "modified" else date_f)
                 else:
-                    ws.write_string(i, c, str(v))
+                    ws.write_string(i, c, str(v), wrap if key in WRAPPED else plain)
         n = len(self.r.files)
         ws.write_string(n + 2, 0, self.w["run"].format(run=self.r.run_id))
-        for c, width in enumerate([46, 20, 12, 20, 8, 8, 12, 24, 12, 10]):
-            ws.set_column(c, c, width)
-        ws.autofilter(0, 0, max(1, len(self.r.files)), len(cols) - 1)
-        self.page(ws, 0, len(cols) - 1)
+        measured = {"source_file": self.source_width(), "org_name": self.name_width(),
+                    "layout": max([0] + [display_width(str(r["layout"] or "")) + 2 for r in records]),
+                    "status": max([0] + [display_width(r["status"]) + 2 for r in records])}
+        for c, (key, width) in enumerate(SUB_COLUMNS):
+            ws.set_column(c, c, max(width or measured[key], display_width(words[key]) + 2))
+        ws.autofilter(0, 0, max(1, n), len(SUB_COLUMNS) - 1)
+        self.page(ws, 0, len(SUB_COLUMNS) - 1)
 
     def open_detail(self, sheet: Any) -> None:
         lang = self.lang
@@ -299,6 +418,17 @@ class _District:
         head = [self.w["code"], self.w["name"], *[f.label[lang] for f in fields], self.w["source"], self.w["row"]]
         for c, h in enumerate(head):
             ws.write_string(0, c, h, self.header())
+        for j, f in enumerate(fields):
+            rb = (f.formula or {}).get("running_balance")
+            if rb:  # say what this balance is, where it is read: not the school's own figure
+                labels = {k: sheet.field(rb[k]).label[lang] for k in ("plus", "minus")}
+                form, key = rb["opening"].split(".", 1)
+                opening = self.layout.sheet(form).field(key).label[lang]
+                # With the header: in constant-memory mode a comment written after its row is lost.
+                ws.write_comment(0, 2 + j, self.w["recomputed"].format(balance=f.label[lang], opening=opening,
+                                                                       problems=self.w["problems"],
+                                                                       summary=self.w["summary"], **labels),
+                                 {"x_scale": 2.4, "y_scale": 2.2, "font_name": "等线"})
         date_f = self.fmt(num_format="yyyy-mm-dd")
         money_f = self.fmt(num_format="#,##0.00")
         # Per column, once: how its values are written. The sheet's columns are the merged row's positions.
@@ -335,49 +465,57 @@ class _District:
         ws = self._sheets[sheet.key]
         fields = list(sheet.fields)
         n = len(fields)
-        ws.set_column(0, 0, 12)
-        ws.set_column(1, 1, 20)
+        ws.set_column(0, 0, self.code_width())
+        ws.set_column(1, 1, self.name_width())
         for j, f in enumerate(fields):
-            width = f.width or max(10, min(30, display_width(f.label[self.lang]) + 3))
-            ws.set_column(2 + j, 2 + j, width)
-        ws.set_column(2 + n, 2 + n, 30)
+            ws.set_column(2 + j, 2 + j, self.field_width(f))
+        ws.set_column(2 + n, 2 + n, self.source_width())
+        ws.set_column(3 + n, 3 + n, max(8, display_width(self.w["row"]) + 2))
         ws.autofilter(0, 0, max(1, self.n_rows[sheet.key]), 3 + n)
         self.page(ws, 0, 3 + n)
 
     def problems(self) -> None:
-        ws = self.wb.add_worksheet(self.w["problems"])
-        cols = self.w["prob_cols"]
-        for c, h in enumerate(cols):
-            ws.write_string(0, c, h, self.header())
+        """问题清单 (errors, then warnings) and 说明清单 (notes): readable on screen and on paper."""
+        self.problem_sheet(self.w["problems"], self.serious)
+        self.problem_sheet(self.w["notes"], self.notes, full=False)
+
+    def problem_sheet(self, name: str, records: list[dict[str, Any]], full: bool = True) -> None:
+        """One list of problems; ``full=False`` leaves out 原始行 when no problem listed has a rejected row."""
+        ws = self.wb.add_worksheet(name)
+        words = self.w["prob_cols"]
+        columns = [(k, w) for k, w in PROB_COLUMNS if full or k != "raw" or any(rec["raw"] for rec in records)]
+        printed = max(i for i, (k, _) in enumerate(columns) if k in PRINTED)
+        for c, (key, _) in enumerate(columns):
+            ws.write_string(0, c, words[key], self.header())
         sev = self.w["sev"]
-        red, yellow = self.fmt(font_color="#C00000"), self.fmt(font_color="#9C5700")
-        records = self.r.problem_records(self.lang, labels=True)
+        red = self.fmt(font_color="#C00000", valign="top")
+        shown = {"error": red, "warning": self.fmt(font_color="#9C5700", valign="top")}
+        plain, wrap = self.fmt(valign="top"), self.fmt(text_wrap=True, valign="top")
         room = problem_rows()
-        if len(records) > room:
-            # Most serious first, so that what does not fit is the least important; problems.csv has all of them.
-            records = sorted(records, key=lambda rec: SEVERITY_ORDER.get(rec["severity"], len(SEVERITY_ORDER)))
-            left = len(records) - room
-            records = records[:room]
-        else:
-            left = 0
-        for i, rec in enumerate(records, start=1):
-            values = [rec["source_file"], rec["org_code"], rec["org_name"], sev.get(rec["severity"], rec["severity"]),
-                      rec["code"], rec["sheet"], rec["cell"], rec["row"], rec["field"], rec["value"], rec["message"], rec["raw"]]
-            for c, v in enumerate(values):
+        left = max(0, len(records) - room)  # the most serious come first, so what does not fit matters least
+        for i, rec in enumerate(records[:room], start=1):
+            height = wrapped_height((str(rec[k]), w) for k, w in columns if k in WRAPPED and w and rec[k] is not None)
+            if height:  # before the row's cells: constant-memory mode writes a row once the next one starts
+                ws.set_row(i, height)
+            for c, (key, _) in enumerate(columns):
+                v = rec[key]
                 if v is None:
                     continue
-                if c == 7:
-                    ws.write_number(i, c, v)
-                elif c == 3:
-                    ws.write_string(i, c, v, red if rec["severity"] == "error" else yellow if rec["severity"] == "warning" else None)
+                if key == "row":
+                    ws.write_number(i, c, v, plain)
+                elif key == "severity":
+                    ws.write_string(i, c, sev.get(v, v), shown.get(v, plain))
                 else:
-                    ws.write_string(i, c, str(v))
+                    ws.write_string(i, c, str(v), wrap if key in WRAPPED else plain)
         if left:  # after the rows: constant-memory mode writes rows in order
-            ws.write_string(len(records) + 1, 0, self.w["prob_more"].format(n=left), red)
-        for c, width in enumerate([30, 12, 20, 8, 22, 12, 8, 6, 12, 20, 60, 40]):
-            ws.set_column(c, c, width)
-        ws.autofilter(0, 0, max(1, len(records)), len(cols) - 1)
-        self.page(ws, 0, len(cols) - 1)
+            ws.write_string(min(len(records), room) + 1, 0, self.w["prob_more"].format(n=left), red)
+        measured = {"org_name": self.name_width(), "source_file": self.source_width()}
+        for c, (key, width) in enumerate(columns):
+            ws.set_column(c, c, max(width or measured[key], display_width(words[key]) + 2 if key not in WRAPPED else 0))
+        last = len(columns) - 1
+        ws.autofilter(0, 0, max(1, min(len(records), room)), last)
+        self.page(ws, 0, last)
+        ws.print_area(0, 0, max(1, min(len(records), room) + (1 if left else 0)), printed)
 
     def breakdown_sheet(self) -> None:
         lang = self.lang
@@ -480,15 +618,16 @@ class _District:
                         write_number(i, c, v)
                     else:
                         write_string(i, c, str(v))
-            ws.set_column(0, 0, 12)
-            ws.set_column(1, 1, 22)
-            ws.set_column(2, len(head), 12)
+            ws.set_column(0, 0, self.code_width())
+            ws.set_column(1, 1, self.name_width())
+            for c, k in enumerate(d.entry_fields, start=2):
+                ws.set_column(c, c, self.field_width(sheet.field(k)))
             self.page(ws, 1, len(head) - 1)
 
     def charts(self) -> None:
         d = self.district
-        if not d.charts or not self.r.schools:
-            return
+        if not d.charts or not self.r.schools or self.r.merged_nothing:
+            return  # a chart of nothing but blanks tells nobody anything
         ws = self.wb.add_worksheet(self.w["charts"])
         first, last = self.summary_rows
         n = last - first + 1
@@ -508,7 +647,10 @@ class _District:
             chart.set_title({"name": c.label[self.lang], "name_font": {"name": "等线", "size": 12}})
             chart.set_legend({"none": True})
             chart.set_y_axis({"reverse": True, "num_font": {"name": "等线"}})
-            chart.set_x_axis({"num_format": FMT[c.format], "num_font": {"name": "等线"}, "major_gridlines": {"visible": True}})
+            # A bar chart's value axis is its x axis. From 0, always: an axis starting at the smallest value makes
+            # 4,700 look a third of 4,900.
+            chart.set_x_axis({"min": 0, "num_format": FMT[c.format], "num_font": {"name": "等线"},
+                              "major_gridlines": {"visible": True}})
             chart.set_size({"width": 620, "height": height})
             ws.insert_chart(1, i * 10, chart)
         ws.set_landscape()

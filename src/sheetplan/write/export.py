@@ -29,6 +29,14 @@ PROBLEM_COLUMNS = ["source_file", "org_code", "org_name", "severity", "code", "s
                    "value", "message", "raw"]
 SUBMISSION_COLUMNS = ["source_file", "sha256", "size", "modified", "layout", "layout_version", "org_code",
                       "org_name", "prepared_on", "status"]
+# `--header zh`: the Chinese labels, for people who open the CSV files in Excel (field keys stay the default, §5).
+# A table's fields take their labels from the layout; these are the columns every export has.
+ZH_LABELS = {"org_code": "单位代码", "org_name": "单位名称", "source_file": "来源文件", "source_row": "来源行",
+             "severity": "严重程度", "code": "代码", "sheet": "工作表", "cell": "单元格", "row": "行", "field": "字段",
+             "value": "原值", "message": "说明", "raw": "原始行", "sha256": "SHA-256", "size": "大小(字节)",
+             "modified": "修改时间", "layout": "版式", "layout_version": "版式版本", "prepared_on": "填报日期",
+             "status": "状态"}
+HEADERS = ("key", "zh")
 
 
 # Excel, WPS and LibreOffice evaluate a CSV cell that starts with one of these as a formula (HYPERLINK, DDE …).
@@ -164,8 +172,47 @@ def _write_parquet(path: Path, sheet: Any, rows: Any) -> None:
         writer.write_batch(batch(chunk))  # possibly empty: the file still has its schema
 
 
-def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False) -> list[Path]:
-    """Write one CSV per table (field keys + provenance), problems.csv and submissions.csv."""
+def _write_records_parquet(path: Path, columns: list[str], records: list[dict[str, Any]],
+                           types: dict[str, str]) -> None:
+    """problems or submissions as Parquet: the CSV's columns, typed (``types``: int, date, datetime; else text)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = {"int": pa.int64(), "date": pa.date32(), "datetime": pa.timestamp("s")}
+    schema = pa.schema([pa.field(c, kinds.get(types.get(c, ""), pa.string())) for c in columns])
+
+    def value(v: Any, kind: str | None) -> Any:
+        if v is None or v == "":
+            return None
+        if kind in ("date", "datetime"):
+            try:
+                when = dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+            except ValueError:
+                return None
+            return when.date() if kind == "date" and isinstance(when, dt.datetime) else when
+        return v if kind == "int" else str(v)
+
+    arrays = [pa.array([value(r[c], types.get(c)) for r in records], type=f.type) for c, f in zip(columns, schema, strict=True)]
+    with atomic_output(path) as fh:
+        pq.write_table(pa.table(arrays, schema=schema), fh)
+
+
+def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False,
+               header: str = "key") -> list[Path]:
+    """Write one CSV per table (field values + provenance), problems.csv and submissions.csv.
+
+    ``header``: ``key`` (the default: the field keys, which scripts depend on) or ``zh`` (the Chinese labels,
+    for people who open the CSV files in Excel). With ``parquet``, the same as Parquet files, always with keys:
+    Parquet is read by programs.
+    """
+    if header not in HEADERS:
+        raise ValueError(f"header must be one of {HEADERS}")
+    zh = header == "zh"
+
+    def head(keys: list[str], labels: dict[str, str] | None = None) -> list[str]:
+        names = {**ZH_LABELS, **(labels or {})}
+        return [names.get(k, k) for k in keys] if zh else keys
+
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -175,17 +222,22 @@ def export_csv(result: MergeResult, folder: str | Path, lang: str = "zh", parque
         path = out / f"{sheet.key}.csv"
         # The workers' CSV lines when the merge made them; otherwise rendered here from the rows.
         pieces = spilled[sheet.key].blobs() if spilled is not None else _pieces(result.merged.get(sheet.key, []), sheet.fields)
-        _write_table_csv(path, keys + PROVENANCE, pieces)
+        _write_table_csv(path, head(keys + PROVENANCE, {f.key: f.label["zh"] for f in sheet.fields}), pieces)
         written.append(path)
         if parquet:
             p = out / f"{sheet.key}.parquet"
             _write_parquet(p, sheet, result.merged.get(sheet.key, []))
             written.append(p)
     probs = result.problem_records(lang)
-    _write_csv(out / "problems.csv", PROBLEM_COLUMNS, ([p[c] for c in PROBLEM_COLUMNS] for p in probs))
+    _write_csv(out / "problems.csv", head(PROBLEM_COLUMNS), ([p[c] for c in PROBLEM_COLUMNS] for p in probs))
     subs = result.submission_records(lang)
-    _write_csv(out / "submissions.csv", SUBMISSION_COLUMNS, ([s[c] for c in SUBMISSION_COLUMNS] for s in subs))
+    _write_csv(out / "submissions.csv", head(SUBMISSION_COLUMNS), ([s[c] for c in SUBMISSION_COLUMNS] for s in subs))
     written += [out / "problems.csv", out / "submissions.csv"]
+    if parquet:
+        _write_records_parquet(out / "problems.parquet", PROBLEM_COLUMNS, probs, {"row": "int"})
+        _write_records_parquet(out / "submissions.parquet", SUBMISSION_COLUMNS, subs,
+                               {"size": "int", "modified": "datetime", "prepared_on": "date"})
+        written += [out / "problems.parquet", out / "submissions.parquet"]
     return written
 
 
@@ -193,7 +245,7 @@ MANIFEST = "manifest.json"
 
 
 def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parquet: bool = False,
-                 workbook: Path | None = None) -> list[Path]:
+                 workbook: Path | None = None, header: str = "key") -> list[Path]:
     """Write the export so that a folder is never a mix of two runs without saying so (§9).
 
     Every file is first written into a temporary folder inside ``folder``; then the old ``manifest.json``
@@ -212,7 +264,7 @@ def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parq
     try:
         with temp_folder_beside(out) as tmp:
             try:
-                written = export_csv(result, tmp, lang, parquet)
+                written = export_csv(result, tmp, lang, parquet, header)
             except OutputError as exc:  # name the folder the user gave, not the temporary one
                 raise OutputError.writing(out, exc.os_errno or errno.EIO) from exc
             files = []
@@ -223,14 +275,15 @@ def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parq
                         h.update(chunk)
                 files.append({"name": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()})
             manifest = {"run": result.run_id, "generator": f"sheetplan {__version__}", "layout": result.layout.id,
+                        "header": header,
                         "layout_version": result.layout.version, "inputs": len(result.files),
                         "workbook": workbook.name if workbook is not None else None, "files": files}
             try:
                 (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
                 with contextlib.suppress(FileNotFoundError):
                     (out / MANIFEST).unlink()
-                ours = {f"{t.key}{ext}" for t in result.layout.tables for ext in (".csv", ".parquet")} | {
-                    "problems.csv", "submissions.csv"}
+                ours = {f"{name}{ext}" for name in [*(t.key for t in result.layout.tables), "problems", "submissions"]
+                        for ext in (".csv", ".parquet")}
                 for name in ours - {p.name for p in written}:
                     with contextlib.suppress(FileNotFoundError):
                         (out / name).unlink()
