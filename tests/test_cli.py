@@ -136,9 +136,8 @@ def _help_texts(group: click.Group, path: tuple[str, ...] = ()):
                 yield " ".join((*path, name)), "/".join(param.opts), param.help or ""
 
 
-@pytest.mark.parametrize("command", ["sheetplan", "new", "check", "layouts", "layout", "layout export", "layout check",
-                                     pytest.param("merge", marks=pytest.mark.xfail(
-                                         reason="merge's own help texts are still English first", strict=False))])
+@pytest.mark.parametrize("command", ["sheetplan", "new", "check", "merge", "layouts", "layout", "layout export",
+                                     "layout check"])
 def test_every_help_text_is_chinese_first_then_english(command):
     """Issue point 19: every command's and option's help begins in Chinese and gives the English after it
     (检查填报的工作簿（Check filled workbooks）); none mentions the spec."""
