@@ -1,4 +1,4 @@
-"""The figures of 汇总 and 分项统计: each school's in its worker, the district's from the kept files.
+"""The figures of 汇总 and 分项统计: each school's in its worker, the district's from the accepted files.
 
 The district writer gets them as plain data (:class:`DistrictFigures`), not by calling into the merge.
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class DistrictFigures:
     """What 汇总 and 分项统计 show, as plain data for the writer."""
 
-    schools: dict[str, dict[str, float | None]]  # school code → district column key → value (kept files only)
+    schools: dict[str, dict[str, float | None]]  # school code → district column key → value (accepted files only)
     totals: dict[str, float | None]  # district column key → the 合计 row's value
     items: list[list[Any]]  # per 分项统计 block, the values of its columns (a list's items, or months)
     breakdowns: list[dict[str, list[float]]]  # per block, school code → one figure per item
@@ -146,15 +146,15 @@ def breakdown_values(result: MergeResult) -> list[dict[str, list[float]]]:
 
 
 def district_figures(result: MergeResult) -> DistrictFigures:
-    """Every figure the district workbook shows, from the merge's kept files."""
+    """Every figure the district workbook shows, from the merge's accepted files."""
     schools = school_figures(result)
     totals: dict[str, float | None] = {}
     district = result.layout.district
     if district is not None:
-        kept = [s.code for s in result.schools if s.status == "submitted"]
+        submitted = [s.code for s in result.schools if s.status == "submitted"]
         for c in district.columns:
             if c.kind != "ratio":
-                totals[c.key] = sum((schools.get(code, {}).get(c.key) or 0) for code in kept)
+                totals[c.key] = sum((schools.get(code, {}).get(c.key) or 0) for code in submitted)
         for c in district.columns:
             if c.kind == "ratio":
                 totals[c.key] = ratio(totals, c.refs)

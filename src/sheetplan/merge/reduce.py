@@ -93,7 +93,7 @@ class MergeResult:
 
     def submission_records(self, lang: str = "zh", board: bool = False) -> list[dict[str, Any]]:
         """submissions.csv rows (§6); with ``board``, also what 提交情况 shows beside them: ``on_roster`` (False
-        for a kept file of a school the roster does not list, None without a roster) and ``note`` (why a file
+        for an accepted file of a school the roster does not list, None without a roster) and ``note`` (why a file
         was not merged, or that its school is not on the roster)."""
         word = 0 if lang == "zh" else 1
         roster = any(s.on_roster for s in self.schools)
@@ -236,9 +236,9 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
 def check_accounting(result: MergeResult) -> None:
     """The invariants a roll-up rests on, checked before anything is written (§9).
 
-    Per table, the rows read from the kept files equal the rows merged plus the rows rejected, where
+    Per table, the rows read from the accepted files equal the rows merged plus the rows rejected, where
     "merged" is what the row store (the source of the detail sheets, the totals and the export) holds; every
-    input has one status; a school's row in 汇总 points at a kept file of that school.
+    input has one status; a school's row in 汇总 points at an accepted file of that school.
     """
     accepted = [f for f in result.files if f.status == "submitted"]
     for t in result.layout.tables:
@@ -254,7 +254,7 @@ def check_accounting(result: MergeResult) -> None:
         raise IntegrityError("有输入文件没有确定的状态。", "An input has no settled status.")
     codes = [f.org_code for f in accepted]
     if len(codes) != len(set(codes)):
-        raise IntegrityError("同一学校有多个文件被同时汇总。", "Several files of one school were kept.")
+        raise IntegrityError("同一学校有多个文件被同时汇总。", "Several files of one school were accepted.")
     by_index = {f.index: f for f in accepted}
     for s in result.schools:
         if s.status == "submitted" and (s.input not in by_index or by_index[s.input].org_code != s.code):
@@ -262,7 +262,7 @@ def check_accounting(result: MergeResult) -> None:
 
 
 def _flag_other_years(accepted: list[FileResult]) -> None:
-    """A warning on each kept file whose 年度 differs from that of most files: its figures are another year's."""
+    """A warning on each accepted file whose 年度 differs from that of most files: its figures are another year's."""
     years = Counter(r.year for r in accepted if r.year)
     if len(years) < 2:
         return

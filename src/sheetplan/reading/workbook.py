@@ -885,7 +885,7 @@ def _read(data: WorkbookData, book: _Book, kind: str) -> None:
     _check_identity_against_info(data)
 
 
-def _labels(sheet: Sheet) -> dict[str, str]:
+def _label_keys(sheet: Sheet) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in sheet.fields:
         for text in (f.label["zh"], f.label["en"], f.key, *f.aliases):
@@ -895,7 +895,7 @@ def _labels(sheet: Sheet) -> dict[str, str]:
 
 def _header_match(sheet: Sheet, rows: list[list[Any]]) -> tuple[int, int] | None:
     """(0-based header row, matches) of the best header row in the top rows."""
-    labels = _labels(sheet)
+    labels = _label_keys(sheet)
     scan = min(HEADER_SCAN_ROWS, len(rows))
     # The template's own header row names every field exactly as the layout does; when one does, only the
     # rows above it can tie (the first best row wins), so the loose comparison stops there.
@@ -914,7 +914,7 @@ def _header_match(sheet: Sheet, rows: list[list[Any]]) -> tuple[int, int] | None
 
 
 def _form_match(sheet: Sheet, rows: list[list[Any]]) -> int:
-    labels = _labels(sheet)
+    labels = _label_keys(sheet)
     return len({labels[n] for row in rows[:60] for n in map(norm_label, row[:10]) if n in labels})
 
 
@@ -954,7 +954,7 @@ def _place_sheets(data: WorkbookData, book: _Book) -> dict[str, tuple[str, int |
 
 def _read_form(data: WorkbookData, sheet: Sheet, name: str, rows: list[list[Any]]) -> None:
     data.info_sheet = name
-    labels = _labels(sheet)
+    labels = _label_keys(sheet)
     where: dict[str, tuple[int, int]] = {}
     for r, row in enumerate(rows[:200]):
         for c, v in enumerate(row[:20]):
@@ -1037,7 +1037,7 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
         return table
     header = match[0]
     table.header_row = header + 1
-    labels = _labels(sheet)
+    labels = _label_keys(sheet)
     hrow = rows[header]
     hit_cols = [c for c, v in enumerate(hrow) if norm_label(v) in labels]
     # The table is the run of non-empty header cells around the matches; the
@@ -1078,8 +1078,8 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
     pick = operator.itemgetter(*cols) if len(cols) > 1 else lambda line: (line[cols[0]],)
     picked = [pick(line) if len(line) >= width else tuple(line[c] if c < len(line) else "" for c in cols) for line in body]
     n = len(cols)
-    kept = [i for i, t in enumerate(picked) if t.count("") != n and not all(map(_blank_cell, t))]
-    columns = list(zip(*[picked[i] for i in kept], strict=True)) or [()] * n
+    filled_rows = [i for i, t in enumerate(picked) if t.count("") != n and not all(map(is_blank, t))]
+    columns = list(zip(*[picked[i] for i in filled_rows], strict=True)) or [()] * n
     # Column by column: one small call per plain cell; the full parser for the rest, afterwards and in
     # reading order (row by row), so that problems come out as a reader would meet them.
     parsed_columns = []
@@ -1094,7 +1094,7 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
         f = inputs[j]
         v = columns[j][pos]
         raw = None if v == "" else v
-        r = header + 1 + kept[pos]
+        r = header + 1 + filled_rows[pos]
         cell = f"{col_letter(cols[j])}{r + 1}"
         if type(raw) is str and len(raw) > MAX_CELL_CHARS:
             _guard_length(data, raw, name, cell, r + 1, f.key, sheet.key)
@@ -1104,14 +1104,10 @@ def _read_table(data: WorkbookData, sheet: Sheet, name: str, header_hint: int | 
             _report_findings(data, result, raw, name, cell, r + 1, f, sheet.key)
     first = header + 2  # 1-based row of body[0]
     table.records = [Record(first + i, dict(zip(keys, values, strict=True)), body[i], where)
-                     for i, values in zip(kept, zip(*parsed_columns, strict=True), strict=True)]
+                     for i, values in zip(filled_rows, zip(*parsed_columns, strict=True), strict=True)]
     for f in formulas:
         _check_running_balance(data, sheet, table, f, marks or {})
     return table
-
-
-def _blank_cell(v: Any) -> bool:
-    return v == "" or v is None or (type(v) is str and not v.strip())
 
 
 def _check_running_balance(data: WorkbookData, sheet: Sheet, table: Table, f: Any,

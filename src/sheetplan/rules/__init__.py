@@ -16,7 +16,7 @@ Imports: the layout checker reads the registry while :mod:`sheetplan.layout` is 
 reader imports the layout. So no module of this package imports :mod:`sheetplan.layout` or
 :mod:`sheetplan.reading.workbook` at run time: their classes appear in type hints only (under ``TYPE_CHECKING``),
 and the objects a rule is given are used by their attributes. What a module needs at run time from a
-module that imports the layout (``fieldtypes.show``) it imports inside the function using it.
+module that imports the layout (``reading.cells.show``) it imports inside the function using it.
 tests/test_rule_registry.py checks that importing this package loads neither module.
 """
 

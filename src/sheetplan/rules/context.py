@@ -33,8 +33,10 @@ def values_of(keys: list[str]) -> Callable[[dict[str, Any]], tuple]:
 
 
 def blank(raw: Any) -> bool:
-    """An empty cell, or one holding only spaces."""
-    return raw is None or (isinstance(raw, str) and not raw.strip())
+    """An empty cell, or one holding only spaces: the reader's own test."""
+    from ..reading.cells import is_blank  # here, not above: reading.cells loads the layout, which loads rules
+
+    return is_blank(raw)
 
 
 class FileContext:
@@ -92,7 +94,7 @@ class FileContext:
         else:
             cell, row, raw = self.data.info_cells.get(key), None, self.data.info_raw.get(key)
             sheet = self.data.info_sheet
-        from ..reading.cells import show  # fieldtypes imports the layout, which imports this package
+        from ..reading.cells import show  # reading.cells imports the layout, which imports this package
 
         self.data.add(self.rule.code, message.zh, message.en, self.rule.severity, sheet=sheet, cell=cell, row=row,
                       field=key, value=show(raw) if raw is not None else None, table=self.sheet.key)

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 import xlsxwriter
 
 from ..layout.geometry import PROPERTY_PREFIX, a1, col_letter, quote_sheet
-from ..problems import SEVERITY_ORDER
+from ..problems import SEVERITY_ORDER, SEVERITY_WORDS
 from .template import DEFAULT_WIDTHS, display_width, field_width
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +42,6 @@ WORDS = {
            "prob_cols": {"org_code": "单位代码", "org_name": "单位名称", "severity": "严重程度", "meaning": "问题类型",
                          "code": "代码", "sheet": "工作表", "cell": "单元格", "field": "字段", "value": "原值",
                          "message": "说明", "raw": "原始行（已退回）", "row": "行", "source_file": "来源文件"},
-           "sev": {"error": "错误", "warning": "提醒", "info": "说明"},
            "excluded": "注：各项数字只计入通过检查的行。有错误的行已退回、不计入（行数见“{rejected}”列，内容见{problems}），"
                        "所以可能与学校自己表中的合计、余额不同。",
            "nothing_yet": "注：还没有可以汇总的文件，本表只列出各校的提交情况。",
@@ -63,7 +62,6 @@ WORDS = {
            "prob_cols": {"org_code": "Org code", "org_name": "Organisation", "severity": "Severity", "meaning": "Problem",
                          "code": "Code", "sheet": "Sheet", "cell": "Cell", "field": "Field", "value": "Value",
                          "message": "Message", "raw": "Raw row (rejected)", "row": "Row", "source_file": "Source file"},
-           "sev": {"error": "error", "warning": "warning", "info": "info"},
            "excluded": "Note: the figures count only rows that passed the checks. Rows with errors were rejected and are "
                        "left out (how many: column '{rejected}'; what: {problems}), so they may differ from the totals "
                        "and balances in a school's own workbook.",
@@ -124,7 +122,7 @@ def wrapped_height(texts: Iterable[tuple[str, float]]) -> float | None:
     return LINE_HEIGHT * lines if lines > 1 else None
 
 
-def _q(text: Any) -> str:
+def _formula_string(text: Any) -> str:
     """A string literal inside a formula."""
     return '"' + str(text).replace('"', '""') + '"'
 
@@ -274,7 +272,7 @@ class _District:
                 # a school that sent no file has no problem count either: blank, not 0
                 cached: Any = "" if s.source_file is None else value
                 if self.detail:
-                    ws.write_formula(r, col, f'=IF({src}="","",COUNTIFS({psrc},{src},{psev},{_q(self.w["sev"][sev])}))',
+                    ws.write_formula(r, col, f'=IF({src}="","",COUNTIFS({psrc},{src},{psev},{_formula_string(SEVERITY_WORDS[self.lang][sev])}))',
                                      self.fmt(border=1), cached)
                 elif s.source_file is None:
                     ws.write_blank(r, col, None, self.fmt(border=1))
@@ -361,7 +359,7 @@ class _District:
             formula = f"={plus}{minus}"
         else:
             conds = [f"{self.rng(c.table, 0)},{code}"]
-            conds += [f"{self.rng(c.table, self.field_col(c.table, k))},{_q(v)}" for k, v in c.where.items()]
+            conds += [f"{self.rng(c.table, self.field_col(c.table, k))},{_formula_string(v)}" for k, v in c.where.items()]
             if c.kind == "count":
                 formula = f"=COUNTIFS({','.join(conds)})"
             else:
@@ -487,7 +485,7 @@ class _District:
         printed = max(i for i, (k, _) in enumerate(columns) if k in PRINTED)
         for c, (key, _) in enumerate(columns):
             ws.write_string(0, c, words[key], self.header())
-        sev = self.w["sev"]
+        sev = SEVERITY_WORDS[self.lang]
         red = self.fmt(font_color="#C00000", valign="top")
         shown = {"error": red, "warning": self.fmt(font_color="#9C5700", valign="top")}
         plain, wrap = self.fmt(valign="top"), self.fmt(text_wrap=True, valign="top")
@@ -541,7 +539,7 @@ class _District:
             sum_rngs = [self.rng(b.table, self.field_col(b.table, k)) for k in b.sum]
             shapes = []  # each formula's text split where the school's row number goes
             for item in items:
-                crit = str(item) if isinstance(item, int) else _q(item)
+                crit = str(item) if isinstance(item, int) else _formula_string(item)
                 conds = [f"{code_rng},$A", f",{by_rng},{crit})"]
                 if sum_rngs:
                     pieces = ["="]
