@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import UsageError
-from ..files import atomic_output
+from ..files import atomic_output, display_path
 from ..layout import Layout
 from ..reading.roster import read_roster
 from . import stream as detail_stream
@@ -64,7 +64,7 @@ def write_outputs(result: MergeResult, output: Path | None, export_dir: Path | N
 
         note = None
         if not detail:
-            where = str(export_dir) if export_dir else "--export"
+            where = display_path(export_dir) if export_dir else "--export"
             note = (f"明细行数超过工作表上限，见导出文件夹 {where}（各表 CSV）；本表为数值。" if lang == "zh" else
                     f"The detail is too large for a sheet: see the export folder {where} (one CSV per table); figures here are values.")
         if stream is not None and detail and stream.usable(result):
@@ -114,37 +114,32 @@ def report_lines(result: MergeResult, output: Path | None, export_dir: Path | No
     errors = sum(p.severity == "error" for p in result.problems)
     warnings = sum(p.severity == "warning" for p in result.problems)
     rejected = sum(c["rejected"] for c in result.counts.values())
-    lines = []
-    if en:
-        lines.append(f"Files read: {n_read} (superseded {n_super}), unreadable: {len(bad)}, schools missing: {len(missing)}; "
-                     f"{errors} errors, {warnings} warnings.")
-        if bad:
-            lines.append(f"Unreadable ({len(bad)}): {named(bad, '', lang)}. More on Submissions and Problems.")
-        if missing:
-            lines.append(f"Not submitted ({len(missing)}): {named(missing, '', lang)}.")
-        if off:
-            lines.append(f"Not on the roster, merged all the same ({len(off)}): {named(off, '', lang)}.")
-        if rejected:
-            lines.append(f"{rejected} rows with errors were rejected: they are left out of the figures and listed on Problems.")
-        if output is not None:
-            lines.append(f"District workbook: {output}" + ("" if detail else " (the detail is only in the export)"))
-        if export_dir is not None:
-            lines.append(f"Export folder: {export_dir}")
-    else:
-        lines.append(f"读取文件 {n_read} 个（其中已被替代 {n_super} 个），无法读取 {len(bad)} 个，未提交学校 {len(missing)} 所；"
-                     f"错误 {errors} 个，提醒 {warnings} 个。")
-        if bad:
-            lines.append(f"无法读取的文件 {len(bad)} 个：{named(bad, '个', lang)}。详见提交情况和问题清单。")
-        if missing:
-            lines.append(f"未提交的学校 {len(missing)} 所：{named(missing, '所', lang)}。")
-        if off:
-            lines.append(f"不在名册中、已一并汇总的学校 {len(off)} 所：{named(off, '所', lang)}。")
-        if rejected:
-            lines.append(f"有错误的 {rejected} 行已退回，不计入汇总数字，见问题清单。")
-        if output is not None:
-            lines.append(f"汇总工作簿：{output}" + ("" if detail else "（明细只在导出文件夹中）"))
-        if export_dir is not None:
-            lines.append(f"导出文件夹：{export_dir}")
+    def say(zh: str, en_text: str) -> None:
+        lines.append(en_text if en else zh)
+
+    lines: list[str] = []
+    say(f"读取文件 {n_read} 个（其中已被替代 {n_super} 个），无法读取 {len(bad)} 个，未提交学校 {len(missing)} 所；"
+        f"错误 {errors} 个，提醒 {warnings} 个。",
+        f"Files read: {n_read} (superseded {n_super}), unreadable: {len(bad)}, schools missing: {len(missing)}; "
+        f"{errors} errors, {warnings} warnings.")
+    if bad:
+        say(f"无法读取的文件 {len(bad)} 个：{named(bad, '个', lang)}。详见提交情况和问题清单。",
+            f"Unreadable ({len(bad)}): {named(bad, '', lang)}. More on Submissions and Problems.")
+    if missing:
+        say(f"未提交的学校 {len(missing)} 所：{named(missing, '所', lang)}。",
+            f"Not submitted ({len(missing)}): {named(missing, '', lang)}.")
+    if off:
+        say(f"不在名册中、已一并汇总的学校 {len(off)} 所：{named(off, '所', lang)}。",
+            f"Not on the roster, merged all the same ({len(off)}): {named(off, '', lang)}.")
+    if rejected:
+        say(f"有错误的 {rejected} 行已退回，不计入汇总数字，见问题清单。",
+            f"{rejected} rows with errors were rejected: they are left out of the figures and listed on Problems.")
+    if output is not None:
+        shown = display_path(output)
+        say(f"汇总工作簿：{shown}" + ("" if detail else "（明细只在导出文件夹中）"),
+            f"District workbook: {shown}" + ("" if detail else " (the detail is only in the export)"))
+    if export_dir is not None:
+        say(f"导出文件夹：{display_path(export_dir)}", f"Export folder: {display_path(export_dir)}")
     lines.append(outcome(result, lang))
     return lines
 
@@ -201,7 +196,7 @@ def run_merge(inputs: Sequence[Path], layout: Layout, output: Path | None, roste
 
     en = lang == "en"
     if output is not None and output.suffix.lower() != ".xlsx":
-        raise UsageError(f"输出文件须以 .xlsx 结尾：{output}", f"The output must end in .xlsx: {output}")
+        raise UsageError(f"输出文件须以 .xlsx 结尾：{display_path(output)}", f"The output must end in .xlsx: {display_path(output)}")
     entries = read_roster(roster, layout) if roster is not None else None
     # The merge's own outputs may lie inside an input folder (a district keeps 区汇总.xlsx in the inbox): never
     # read them as a school's file.
