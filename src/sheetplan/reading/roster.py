@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import RosterError
 from ..layout import Layout
+from ..layout.fields import field_spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -76,8 +77,10 @@ def read_roster(path: str | Path, layout: Layout) -> list[RosterEntry]:
             f"Roster {p.name} line {header_at + 1} must be the header '{code_f.label['en']},{name_f.label['en']}' "
             f"(or '{code_f.label['zh']},{name_f.label['zh']}'); found: {','.join(header)}",
         )
-    pattern = re.compile(code_f.pattern or r".+")
-    max_name = name_f.max_length or 100
+    # The limits the reader applies to 单位代码 and 单位名称, derived once per field.
+    code_s, name_s = field_spec(code_f, None, layout), field_spec(name_f, None, layout)
+    pattern = code_s.pattern or re.compile(r".+")
+    max_name = name_s.max_length or 100
     entries: list[RosterEntry] = []
     errors_zh: list[str] = []
     errors_en: list[str] = []

@@ -20,6 +20,7 @@ from typing import IO
 from ..errors import OutputError, UsageError
 from ..files import OutputBatch, display_path, inside, safe_part, write_atomic, write_new
 from ..layout import Layout
+from ..layout.fields import field_spec
 from ..reading.roster import RosterEntry, read_roster
 from ..workers import exit_with_parent
 from . import Org, write_template
@@ -60,16 +61,18 @@ def check_org(layout: Layout, org: Org) -> None:
     """Refuse an organisation the layout's 基本信息 rules would reject."""
     info = layout.sheet("info")
     code_f, year_f, name_f = info.field("org_code"), info.field("year"), info.field("org_name")
+    # The same limits the reader applies to these cells, derived once per field.
+    code_s, year_s, name_s = (field_spec(f, org.year, layout) for f in (code_f, year_f, name_f))
     if not org.name.strip():
         raise UsageError("单位名称不能为空（--org-name）。", "The organisation name must not be empty (--org-name).")
-    if name_f.max_length and len(org.name) > name_f.max_length:
-        raise UsageError(f"单位名称超过 {name_f.max_length} 字。", f"The organisation name is longer than {name_f.max_length} characters.")
+    if name_s.max_length and len(org.name) > name_s.max_length:
+        raise UsageError(f"单位名称超过 {name_s.max_length} 字。", f"The organisation name is longer than {name_s.max_length} characters.")
     if re.search(r"[\x00-\x1f\x7f]", org.name):
         raise UsageError("单位名称含有不可见的控制字符。", "The organisation name contains control characters.")
-    if code_f.pattern and not re.match(code_f.pattern, org.code):
+    if code_s.pattern is not None and not code_s.pattern.match(org.code):
         hint = code_f.pattern_hint or {"zh": code_f.pattern, "en": code_f.pattern}
         raise UsageError(f"单位代码“{org.code}”无效，应为{hint['zh']}。", f"The organisation code '{org.code}' is invalid: expected {hint['en']}.")
-    lo, hi = int(year_f.min or 2000), int(year_f.max or 2100)
+    lo, hi = int(year_s.low if year_s.low is not None else 2000), int(year_s.high if year_s.high is not None else 2100)
     if not lo <= org.year <= hi:
         raise UsageError(f"年度 {org.year} 不在 {lo}–{hi} 之间。", f"The year {org.year} is not between {lo} and {hi}.")
 
