@@ -57,13 +57,14 @@ def test_marks_comments_and_problem_sheet(template, tmp_path):
     assert ledger["F5"].number_format == "#,##0.00"
     assert wb["工作计划"]["E3"].fill.fgColor.rgb == "FFFFEB9C"
     sheet = wb["问题清单"]
-    assert wb.sheetnames[-1] == "问题清单"
+    assert wb.sheetnames[0] == "问题清单"
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
-    assert rows[0] == ["严重程度", "代码", "工作表", "单元格", "字段", "原值", "说明"]
-    assert len(rows) == 6 and rows[1][0] == "错误"
-    links = {sheet.cell(r, 4).value: sheet.cell(r, 4).hyperlink.location for r in range(2, 7) if sheet.cell(r, 4).hyperlink}
+    assert rows[0][0] == "标注小学 2025年度 问题清单"
+    assert rows[1] == ["严重程度", "问题类型", "代码", "工作表", "单元格", "字段", "原值", "说明"]
+    assert len(rows) == 7 and rows[2][0] == "错误"
+    links = {sheet.cell(r, 5).value: sheet.cell(r, 5).hyperlink.location for r in range(3, 8) if sheet.cell(r, 5).hyperlink}
     assert links["F5"] == "'经费台账'!F5" and links["C10"] == "'经费台账'!C10"
-    value_cell = next(sheet.cell(r, 6) for r in range(2, 7) if sheet.cell(r, 6).value == "=SUM(1)")
+    value_cell = next(sheet.cell(r, 7) for r in range(3, 8) if sheet.cell(r, 7).value == "=SUM(1)")
     assert value_cell.data_type == "s"  # a raw value is text, never a formula
 
 
@@ -72,8 +73,12 @@ def test_everything_else_is_byte_identical(template, tmp_path):
     annotate_workbook(template, out, [_p("required", "经费台账", "C10")])
     with zipfile.ZipFile(template) as a, zipfile.ZipFile(out) as b:
         changed = {n for n in a.namelist() if a.read(n) != b.read(n)}
-    assert changed <= {"[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml",
-                       "docProps/custom.xml", "xl/worksheets/sheet6.xml"}
+        # the sheet the template opened on is no longer selected: that attribute is all that changes in it
+        unselected = {n for n in changed if n.startswith("xl/worksheets/")
+                      and re.sub(rb'\s+tabSelected="(?:1|true)"', b"", a.read(n)) == b.read(n)}
+    assert changed - unselected <= {"[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml",
+                                    "docProps/custom.xml", "xl/worksheets/sheet6.xml"}
+    assert len(unselected) <= 1
     assert _validations(template, "xl/worksheets/sheet6.xml") == _validations(out, "xl/worksheets/sheet6.xml")
     assert _dv_set(template, "经费台账") == _dv_set(out, "经费台账")
 
@@ -89,7 +94,7 @@ def test_annotating_again_replaces_the_marks(template, tmp_path):
     assert ws["F5"].fill.fgColor.rgb == orig["F5"].fill.fgColor.rgb
     assert ws["C11"].comment is not None and ws["C11"].fill.fgColor.rgb == "FFFFC7CE"
     assert [n for n in wb.sheetnames if n.startswith("问题清单")] == ["问题清单"]
-    assert wb["问题清单"].max_row == 2
+    assert wb["问题清单"].max_row == 3  # title, header, the one problem
 
 
 def test_check_of_an_annotated_file_reports_the_same(tmp_path, layout):
@@ -299,7 +304,7 @@ def test_check_annotate_on_the_command_line(tmp_path, template):
     assert sorted(p.name for p in out.iterdir()) == ["好_问题标注.xlsx", "宏_问题标注.xlsm"]
     wb = openpyxl.load_workbook(out / "好_问题标注.xlsx")
     assert wb["经费台账"]["F19"].comment.text.startswith(COMMENT_MARK)
-    listed = {(r[2], r[3]): r[4] for r in wb["问题清单"].iter_rows(min_row=2, values_only=True)}
+    listed = {(r[3], r[4]): r[5] for r in wb["问题清单"].iter_rows(min_row=3, values_only=True)}
     assert listed[("经费台账", "F19")] == "收入(元)" and listed[("工作计划", "G6")] == "完成日期"  # labels, not keys
     single = tmp_path / "single.xlsx"
     r = CliRunner().invoke(cli, ["check", str(good), "--annotate", str(single)])

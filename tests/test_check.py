@@ -221,3 +221,48 @@ def test_formula_lookup_row_by_row_agrees_with_the_whole_column():
     for order in (rows, rows[::-1], random.Random(5).sample(rows, len(rows))):
         lookup = FormulaLookup(xml, column)
         assert [r for r in order if r in lookup] == [r for r in order if r in want]
+
+
+# --------------------------------------------------------------------------- issue point 16: sheets in workbook order
+
+XQ004 = Path(__file__).parents[1] / "samples" / "submitted" / "城南片" / "XQ004_新桥区城南中学_2025.xlsx"
+
+
+def _titles_in_order(text: str, titles: list[str]) -> list[str]:
+    """The sheet titles of a text report, in the order they appear (each title is a line of its own)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line in titles]
+
+
+def test_the_text_report_orders_sheets_as_the_layout_does(layout):
+    """Issue point 16: sheets come in the layout's order (工作计划, 月度安排, 慰问记录, 经费台账, 比赛报名), not by
+    name, whatever their severities; problems about the whole file come first; a renamed sheet keeps its place."""
+    from sheetplan.problems import problem
+
+    data = check_file(XQ004, layout)
+    data.report.add(problem("no_identity", "整个文件的提醒", "whole file", file=data.display))
+    data.report.add(problem("over_budget", "月度安排的提醒", "a schedule warning", sheet="月度安排", cell="J5", row=5,
+                            table="schedule"))
+    data.report.add(problem("members_exceed_staff", "基本信息的提醒", "an info warning", sheet="基本信息", cell="B9",
+                            row=9, table="info"))
+    data.report.add(problem("extra_column", "别人加的表", "someone's own sheet", sheet="附表", cell="A1", row=1))
+    names = [s.name["zh"] for s in layout.sheets]
+    file_title = "（整个文件）"
+    order = _titles_in_order(format_text([data]), [file_title, "附表", *names])
+    assert order == [file_title, "基本信息", "工作计划", "月度安排", "慰问记录", "经费台账", "比赛报名", "附表"]
+    en = _titles_in_order(format_text([data], "en"), ["(file)", "附表", *names])
+    assert en == ["(file)", "基本信息", "工作计划", "月度安排", "慰问记录", "经费台账", "比赛报名", "附表"]
+    # a sheet renamed by the school is placed by the table its problems belong to
+    for p in data.report:
+        if p.table == "plan":
+            p.sheet = "计划2025"
+    order = _titles_in_order(format_text([data]), [file_title, "附表", "计划2025", *names])
+    assert order.index("计划2025") == order.index("基本信息") + 1
+
+
+def test_check_prints_the_sample_sheets_in_workbook_order():
+    """Issue point 16: on the command line, the sample's sheets come as in the workbook: 工作计划 … 经费台账, 比赛报名."""
+    r = run("check", str(XQ004))
+    assert r.exit_code == 1
+    order = _titles_in_order(r.output, ["工作计划", "月度安排", "慰问记录", "经费台账", "比赛报名"])
+    assert order == ["工作计划", "慰问记录", "经费台账", "比赛报名"]

@@ -74,9 +74,12 @@ def test_contradictions_are_refused_with_the_key_path(path, value, words):
 
 def test_duplicate_keys_are_refused():
     text = builtin_source("school").replace("  gender: [男, 女]\n", "  gender: [男, 女]\n  gender: [男]\n")
+    line = text.splitlines().index("  gender: [男]") + 1
     with pytest.raises(LayoutError) as exc:
         parse_layout(text, "dup.yaml")
-    assert "duplicate key 'gender'" in exc.value.text("zh")
+    assert exc.value.text("zh").startswith(f"版式文件 dup.yaml 第 {line} 行第 3 列：YAML 格式错误。")
+    assert "键“gender”在同一层出现了两次" in exc.value.text("zh")
+    assert f"line {line}, column 3" in exc.value.text("en") and "'gender' appears twice" in exc.value.text("en")
 
 
 def test_duplicate_field_labels_are_refused():
@@ -87,7 +90,7 @@ def test_duplicate_field_labels_are_refused():
 
 
 def test_not_yaml_and_missing_file(tmp_path):
-    with pytest.raises(LayoutError, match="不是有效的 YAML"):
+    with pytest.raises(LayoutError, match="YAML 格式错误"):
         parse_layout("sheets: [", "bad.yaml")
     with pytest.raises(LayoutError, match="找不到版式文件"):
         load_layout(tmp_path / "nope.yaml")
@@ -269,3 +272,142 @@ def test_a_rule_without_a_catalogued_problem_code_is_refused(path, words):
     node["code"] = "made_up_code"
     with pytest.raises(LayoutError, match="made_up_code"):
         parse_layout(_dump(data), "mine.yaml")
+
+
+# --------------------------------------------------------------------------- issue point 19: YAML errors in plain words
+
+
+def _broken(line_no: int, new_line: str) -> tuple[str, str]:
+    """The built-in layout with its line ``line_no`` (1-based) replaced by ``new_line``; and the line it replaced."""
+    lines = builtin_source("school").splitlines()
+    old = lines[line_no - 1]
+    lines[line_no - 1] = new_line
+    return "\n".join(lines) + "\n", old
+
+
+def _line_of(prefix: str) -> int:
+    return next(i for i, line in enumerate(builtin_source("school").splitlines(), start=1) if line.startswith(prefix))
+
+
+@pytest.mark.parametrize(("edit", "column", "zh", "en"), [
+    # a text holding ": " without quotes
+    (lambda line: line.replace("title: {zh: 学校工会年度工作台账", "title: 工会: 台账 {zh: 学校工会年度工作台账"), None,
+     "冒号加空格", "colon followed by a space"),
+    # a list whose closing bracket was deleted
+    (lambda line: line.rstrip("]"), None, "方括号", "list in [ ]"),
+    # a line indented by a tab
+    (lambda line: "\t" + line.lstrip(), 1, "制表符", "tab character"),
+])
+def test_a_yaml_syntax_error_names_file_line_and_column_in_chinese(edit, column, zh, en):
+    """Issue point 19: PyYAML's syntax error (English, technical) becomes `版式文件 mine.yaml 第 N 行第 M 列：YAML 格式错误。…`
+    with what is wrong in plain words; English with --lang en. LayoutError carries both."""
+    prefix = {"冒号加空格": "title:", "方括号": "  gender:", "制表符": "  gender:"}[zh]
+    line_no = _line_of(prefix)
+    text, old = _broken(line_no, edit(builtin_source("school").splitlines()[line_no - 1]))
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(text, "mine.yaml")
+    message_zh, message_en = exc.value.text("zh"), exc.value.text("en")
+    found = re.match(r"版式文件 mine\.yaml 第 (\d+) 行第 (\d+) 列：YAML 格式错误。", message_zh)
+    assert found, message_zh
+    assert zh in message_zh and en in message_en, (message_zh, message_en)
+    assert re.search(r"Layout file mine\.yaml, line \d+, column \d+: YAML syntax error", message_en), message_en
+    if column is not None:
+        assert (int(found.group(1)), int(found.group(2))) == (line_no, column)
+    assert int(found.group(1)) == line_no  # the broken line (for a bracket left open: where it opened)
+    assert f"line {line_no}," in message_en, message_en
+    assert "mapping values" not in message_zh and "expected" not in message_zh  # no PyYAML English in the Chinese
+
+
+def test_layout_check_says_it_in_the_chosen_language(tmp_path):
+    """Issue point 19: `layout check` on a file with a syntax error: exit 2, one line in Chinese, English with --lang en."""
+    from click.testing import CliRunner
+
+    from sheetplan.cli import cli
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("id: school\nversion: 1\ntitle: {zh: a, en: b\nlists: {}\n", encoding="utf-8")
+    zh = CliRunner().invoke(cli, ["layout", "check", str(path)])
+    en = CliRunner().invoke(cli, ["layout", "check", str(path), "--lang", "en"])
+    assert zh.exit_code == en.exit_code == 2
+    assert "版式文件 mine.yaml 第 3 行第 8 列：YAML 格式错误。" in zh.output and "Traceback" not in zh.output
+    assert "Layout file mine.yaml, line 3, column 8: YAML syntax error" in en.output and "格式错误" not in en.output
+
+
+def test_the_line_number_is_the_line_that_lacks_its_colon():
+    """Issue point 19: for a key without its colon the message points at that line, not the next one."""
+    with pytest.raises(LayoutError) as exc:
+        parse_layout("id: school\nversion 1\ntitle: {zh: a, en: b}\n", "mine.yaml")
+    assert exc.value.text("zh").startswith("版式文件 mine.yaml 第 2 行第 1 列：YAML 格式错误。找不到应有的冒号")
+    assert "“version 1”" in exc.value.text("zh")
+
+
+def test_a_yaml_error_from_a_file_names_the_file(tmp_path):
+    """Issue point 19: load_layout on a file gives the same message, naming the file as the user typed it."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("id: school\nlists:\n  a: [1\n  b: 2\n", encoding="utf-8")
+    with pytest.raises(LayoutError) as exc:
+        load_layout(path)
+    assert exc.value.text("zh").startswith("版式文件 mine.yaml 第 3 行第 6 列：YAML 格式错误。这里开始的方括号 [ ] 列表")
+    assert "“a: [1”" in exc.value.text("zh")  # the line where the bracket opened
+    assert exc.value.exit_code == 2
+
+
+# --------------------------------------------------------------------------- issue point 20: an edited copy's identity
+
+
+def test_the_fingerprint_ignores_formatting_and_follows_content():
+    """Issue point 20: Layout.fingerprint (12 hex digits) is the same for the built-in layout however it is written
+    (comments, spacing, key order, derived_from) and changes with any cap, list or label."""
+    builtin = load_layout("school")
+    assert re.fullmatch(r"[0-9a-f]{12}", builtin.fingerprint)
+    reformatted = parse_layout(_dump(_school()), "copy.yaml")  # no comments, other spacing and quoting
+    data = _school()
+    reordered = parse_layout(_dump(dict(reversed(list(data.items())))), "copy.yaml")
+    assert builtin.fingerprint == reformatted.fingerprint == reordered.fingerprint
+    assert builtin.edition == f"school@1#{builtin.fingerprint}"
+    for path, value in ((["sheets", 3, "rules", 0, "caps", "生日"], 600), (["lists", "gender"], ["女", "男"]),
+                        (["title", "zh"], "新桥区学校工会台账")):
+        assert parse_layout(_dump(_mutated(path, value)), "mine.yaml").fingerprint != builtin.fingerprint, path
+
+
+def test_export_marks_the_copy_and_an_unedited_export_is_the_builtin_layout():
+    """Issue point 20: `layout export` text (export_source) carries derived_from: school@1 and asks for an id of the
+    district's own; unchanged, it is still the built-in layout by fingerprint, without a notice."""
+    from sheetplan.layout import export_source
+
+    text = export_source("school")
+    assert "\nderived_from: school@1\n" in text and "请把 id 改成本区自己的名称" in text
+    copy = parse_layout(text, "mine.yaml")
+    builtin = load_layout("school")
+    assert (copy.id, copy.version, copy.derived_from, copy.notices) == ("school", 1, "school@1", ())
+    assert copy.fingerprint == builtin.fingerprint and builtin.derived_from is None
+    renamed = parse_layout(text.replace("\nid: school\n", "\nid: xinqiao_school\n"), "mine.yaml")
+    assert (renamed.id, renamed.derived_from, renamed.notices) == ("xinqiao_school", "school@1", ())
+    assert renamed.fingerprint != builtin.fingerprint
+
+
+def test_an_edited_copy_that_keeps_the_builtin_id_is_loaded_with_a_notice(tmp_path):
+    """Issue point 20: the decision — a file keeping `id: school` while differing from the built-in layout is loaded
+    (districts already sent out templates made from such copies), with a notice in both languages that names the
+    file, both fingerprints and what to do; its own fingerprint keeps its workbooks apart from the built-in's."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(builtin_source("school").replace("caps: {生日: 500, ", "caps: {生日: 600, "), encoding="utf-8")
+    mine, builtin = load_layout(path), load_layout("school")
+    assert mine.id == builtin.id == "school" and mine.fingerprint != builtin.fingerprint
+    ((zh, en),) = mine.notices
+    assert "mine.yaml" in zh and "id: school" in zh and mine.fingerprint in zh and builtin.fingerprint in zh
+    assert "请在生成新模板之前，把 id 改成本区自己的名称" in zh and "derived_from: school@1" in zh
+    assert "mine.yaml" in en and "keeps the id of the built-in layout" in en and builtin.fingerprint in en
+    assert builtin.notices == ()
+    with_origin = parse_layout(path.read_text(encoding="utf-8").replace("version: 1\n", "version: 1\nderived_from: school@1\n", 1),
+                               "mine.yaml")
+    assert with_origin.notices and "加上一行" not in with_origin.notices[0][0]  # it has the line already
+
+
+def test_derived_from_must_name_a_layout_and_version():
+    """Issue point 20: derived_from reads <id>@<version>; anything else is refused with the key path."""
+    data = _school()
+    data["derived_from"] = "school v1"
+    with pytest.raises(LayoutError) as exc:
+        parse_layout(_dump(data), "mine.yaml")
+    assert exc.value.text("zh").startswith("版式文件 mine.yaml 的 derived_from：") and "school@1" in exc.value.text("zh")

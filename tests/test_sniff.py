@@ -59,6 +59,8 @@ class Case:
 
 
 SAVE_AS = ("另存为 .xlsx", "save it as an .xlsx")
+USE_WORKBOOK = ("学校填写的工作簿", "the workbook the school filled in")
+RENAMED = ("只是扩展名改成了", "with the extension")
 DAMAGED = ("损坏或不完整", "damaged or incomplete")
 BOMB = ("压缩炸弹", "zip bomb")
 DTD = ("DTD", "DTD")
@@ -77,13 +79,13 @@ CASES = {
     # not a path to a file
     "missing": Case(badfiles.missing, None, "unreadable_file", (("无法打开", "cannot be opened"),)),
     "directory": Case(badfiles.directory, None, "unreadable_file", (("无法打开", "cannot be opened"),)),
-    "empty": Case(badfiles.empty, None, "empty_file", (("0 字节", "0 bytes"), SAVE_AS)),
+    "empty": Case(badfiles.empty, None, "empty_file", (("0 字节", "0 bytes"), ("重新保存", "Save it again"))),
     "too_large": Case(badfiles.too_large, None, "unsafe_file", (("100 MB", "100 MB"),)),
     # zips that are not (whole) workbooks
     "truncated": Case(badfiles.truncated, None, "unreadable_file", (DAMAGED, SAVE_AS)),
     "bad_deflate": Case(badfiles.bad_deflate, None, "unreadable_file", (("损坏", "damaged"), ("xl/workbook.xml", "xl/workbook.xml"))),
-    "docx_like": Case(badfiles.docx_like, None, "wrong_format", (("Word 文档", "Word document"), SAVE_AS)),
-    "other_zip": Case(badfiles.other_zip, None, "wrong_format", (("压缩包", "zip archive"),)),
+    "docx_like": Case(badfiles.docx_like, None, "wrong_format", (("Word 文档", "Word document"), RENAMED, USE_WORKBOOK)),
+    "other_zip": Case(badfiles.other_zip, None, "wrong_format", (("压缩包", "zip archive"), RENAMED)),
     "empty_zip": Case(badfiles.empty_zip, None, "wrong_format", (("压缩包", "zip archive"),)),
     "odt": Case(badfiles.odt, None, "wrong_format"),
     # hostile zips
@@ -101,15 +103,15 @@ CASES = {
     "wps_et": Case(badfiles.ole_et, None, "wrong_format", (("WPS 表格", "WPS Spreadsheets"), SAVE_AS)),
     "wps_ett": Case(badfiles.ole_ett, None, "wrong_format", (("WPS 表格", "WPS Spreadsheets"),)),
     "wps_marker": Case(badfiles.ole_wps_marker, None, "wrong_format", (("WPS 表格", "WPS Spreadsheets"),)),
-    "ole_doc": Case(badfiles.ole_doc, None, "wrong_format", (("不是工作簿", "not a workbook"),)),
+    "ole_doc": Case(badfiles.ole_doc, None, "wrong_format", (("Word 文档", "Word document"), RENAMED, USE_WORKBOOK)),
     # text renamed .xlsx
-    "csv_utf8": Case(badfiles.csv_utf8, None, "wrong_format", (("CSV", "CSV"), (".xlsx", ".xlsx"), SAVE_AS)),
+    "csv_utf8": Case(badfiles.csv_utf8, None, "wrong_format", (("CSV", "CSV"), (".xlsx", ".xlsx"), RENAMED, USE_WORKBOOK)),
     "csv_utf8_bom": Case(badfiles.csv_utf8_bom, None, "wrong_format", (("CSV", "CSV"),)),
     "csv_gbk": Case(badfiles.csv_gbk, None, "wrong_format", (("CSV", "CSV"),)),
     "tsv_gbk": Case(badfiles.tsv_gbk, None, "wrong_format", (("CSV", "CSV"),)),
     "utf16_text": Case(badfiles.utf16_text, None, "wrong_format", (("UTF-16", "UTF-16"),)),
     "plain_text": Case(badfiles.plain_text, None, "wrong_format", (("纯文本", "plain text"),)),
-    "html": Case(badfiles.html, None, "wrong_format", (("HTML", "HTML"), SAVE_AS)),
+    "html": Case(badfiles.html, None, "wrong_format", (("HTML", "HTML"), RENAMED, SAVE_AS)),
     "html_doctype": Case(badfiles.html_doctype, None, "wrong_format", (("HTML", "HTML"),)),
     "xml_2003": Case(badfiles.xml_spreadsheet_2003, None, "wrong_format", (("XML", "XML"),)),
     # anything else
@@ -328,3 +330,94 @@ def test_a_zip_that_declares_too_many_parts_is_refused_before_its_index_is_read(
 ])
 def test_prolog_verdicts(head, verdict):
     assert prolog_verdict(head) == verdict
+
+
+# --------------------------------------------------------------------------- issue point 18: advice that fits
+
+
+# (builder, file name, what the message must say, what it must not say); zh and en for each.
+NAMED_FOR_WHAT_IT_IS = {
+    "roster_csv": (badfiles.csv_utf8, "roster.csv", [("是 CSV 文件，不是工作簿", "is a CSV file, not a workbook"), USE_WORKBOOK]),
+    "gbk_csv": (badfiles.csv_gbk, "台账.csv", [("是 CSV 文件，不是工作簿", "is a CSV file, not a workbook"), USE_WORKBOOK]),
+    "txt": (badfiles.plain_text, "说明.txt", [("是文本文件，不是工作簿", "is a text file, not a workbook"), USE_WORKBOOK]),
+    "utf16_txt": (badfiles.utf16_text, "导出.txt", [("UTF-16", "UTF-16"), USE_WORKBOOK]),
+    "docx": (badfiles.docx_like, "通知.docx", [("是 Word 文档，不是工作簿", "is a Word document, not a workbook"), USE_WORKBOOK]),
+    "doc": (badfiles.ole_doc, "通知.doc", [("Word 文档", "Word document"), USE_WORKBOOK]),
+    "odt": (badfiles.odt, "通知.odt", [("OpenDocument", "OpenDocument"), USE_WORKBOOK]),
+    "html": (badfiles.html, "网页.html", [("是网页（HTML），不是工作簿", "is a web page (HTML), not a workbook"), USE_WORKBOOK]),
+    "xml": (badfiles.xml_spreadsheet_2003, "表格.xml", [("XML 表格 2003", "XML Spreadsheet 2003"), SAVE_AS]),
+    "zip": (badfiles.other_zip, "材料.zip", [("是压缩包，不是工作簿", "is a zip archive, not a workbook"), ("请先解压", "Unzip it first")]),
+}
+
+
+@pytest.mark.parametrize("case", NAMED_FOR_WHAT_IT_IS.values(), ids=NAMED_FOR_WHAT_IT_IS.keys())
+def test_a_file_named_for_what_it_is_is_not_told_it_was_renamed(tmp_path, case):
+    """Issue point 18: a real roster.csv, a .txt, a .docx … are named for what they are: the message says what the
+    file is and gives advice that fits it (never "renamed", never "open the Word document in Excel")."""
+    build, name, words = case
+    path = build(tmp_path, name=name)
+    p = timed_sniff(path).problem
+    assert p is not None and p.code == "wrong_format"
+    for zh, en in words:
+        assert zh in p.message_zh and en in p.message_en, (p.message_zh, p.message_en)
+    assert "扩展名" not in p.message_zh and "extension" not in p.message_en, p.message_zh
+    if build is not badfiles.xml_spreadsheet_2003:  # Excel opens XML Spreadsheet 2003 and saves a workbook; the others it cannot
+        assert "另存为" not in p.message_zh and "save it as" not in p.message_en, p.message_zh
+
+
+@pytest.mark.parametrize(("build", "suffix"), [
+    (badfiles.csv_utf8, ".xlsx"), (badfiles.csv_gbk, ".xls"), (badfiles.plain_text, ".ods"), (badfiles.docx_like, ".xlsm"),
+    (badfiles.html, ".xls"), (badfiles.ole_doc, ".xls"),
+])
+def test_renamed_only_when_the_extension_claims_a_workbook(tmp_path, build, suffix):
+    """Issue point 18: the "renamed" message comes only for an extension that claims a workbook, and it names it."""
+    p = timed_sniff(build(tmp_path, name=f"报送{suffix}")).problem
+    assert p is not None and p.code == "wrong_format"
+    assert f"只是扩展名改成了 {suffix}" in p.message_zh and f"with the extension {suffix}" in p.message_en, p.message_zh
+
+
+def test_a_web_page_renamed_xls_is_told_to_save_as_and_a_csv_is_not(tmp_path):
+    """Issue point 18: advice by what the file is. Excel opens a web page exported as .xls and saves it as a workbook;
+    a CSV holds at most one table of the workbook, so its advice is the school's workbook, not "save as"."""
+    page = timed_sniff(badfiles.html(tmp_path, name="导出.xls")).problem
+    csv = timed_sniff(badfiles.csv_utf8(tmp_path, name="台账.xlsx")).problem
+    assert page is not None and csv is not None
+    assert SAVE_AS[0] in page.message_zh and SAVE_AS[1] in page.message_en
+    assert SAVE_AS[0] not in csv.message_zh and USE_WORKBOOK[0] in csv.message_zh and USE_WORKBOOK[1] in csv.message_en
+
+
+def test_a_roster_among_the_workbooks_is_pointed_to_roster(tmp_path):
+    """Issue point 18: the district's own roster (单位代码,单位名称) found among the files is a CSV file, and the
+    message says what to do with a roster."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("单位代码,单位名称\nXQ001,新桥区第一实验小学\n", encoding="utf-8-sig")
+    p = timed_sniff(roster).problem
+    assert p is not None and p.code == "wrong_format"
+    assert "是 CSV 文件，不是工作簿" in p.message_zh and "--roster" in p.message_zh and "--roster" in p.message_en
+    assert "扩展名" not in p.message_zh
+
+
+@pytest.mark.parametrize(("head", "zh", "en"), [
+    (b"%PDF-1.7\n", "PDF", "PDF"), (b"\x89PNG\r\n\x1a\n", "图片", "picture"), (b"\xff\xd8\xff\xe0", "图片", "picture"),
+    (b"Rar!\x1a\x07\x00", "压缩包", "archive"),
+])
+def test_pdfs_pictures_and_archives_are_named(tmp_path, head, zh, en):
+    """Issue point 18: the files people send instead of a workbook are named for what they are, by content."""
+    for name in ("扫描件.bin", "报送.xlsx"):
+        path = tmp_path / name
+        path.write_bytes(head + bytes(200))
+        p = timed_sniff(path).problem
+        assert p is not None and p.code == "wrong_format"
+        assert zh in p.message_zh and en in p.message_en
+        assert ("扩展名" in p.message_zh) == name.endswith(".xlsx")
+
+
+def test_an_xlsb_is_told_to_save_as_xlsx(tmp_path):
+    """Issue point 18: Excel's binary workbook is a workbook Excel saves as .xlsx in one step."""
+    path = tmp_path / "台账.xlsb"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    p = timed_sniff(path).problem
+    assert p is not None and p.code == "wrong_format"
+    assert ".xlsb" in p.message_zh and SAVE_AS[0] in p.message_zh and SAVE_AS[1] in p.message_en

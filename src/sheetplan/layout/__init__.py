@@ -27,7 +27,16 @@ from .check import (
     RULES_KEY,
     check_layout,
 )
-from .load import RACY_NS, builtin_dir, builtin_layouts, builtin_source, load_layout, parse_layout
+from .load import (
+    RACY_NS,
+    builtin_dir,
+    builtin_layouts,
+    builtin_source,
+    export_source,
+    load_layout,
+    parse_layout,
+    yaml_error,
+)
 from .model import (
     DATE_WITHIN,
     FIELD_TYPES,
@@ -80,7 +89,9 @@ __all__ = [
     "builtin_layouts",
     "builtin_source",
     "check_layout",
+    "export_source",
     "load_layout",
     "parse_layout",
     "read_only",
+    "yaml_error",
 ]

@@ -9,6 +9,8 @@ field its sheet lacks, a sheet name Excel refuses, a problem code outside the ca
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -58,6 +60,11 @@ LIST_ITEM_SEPARATORS = "，、；;,"
 DISTRICT_INFO_TYPES = ("int", "money")
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+# ``derived_from: school@1``: the id and version of the layout an edited copy started from.
+_DERIVED_FROM = re.compile(r"^([a-z][a-z0-9_]*)@([1-9][0-9]*)$")
+# The root key that records where a copy came from: the only one outside the fingerprint (see layout_fingerprint).
+DERIVED_FROM_KEY = "derived_from"
+FINGERPRINT_DIGITS = 12
 _SEPARATOR_RUN = re.compile(f"\\s*[{LIST_ITEM_SEPARATORS}]\\s*")
 
 
@@ -133,11 +140,15 @@ class _Checker:
     # -- whole layout
     def layout(self, data: Any) -> Layout:
         root = self.mapping(data, "(根)")
-        self.only(root, {"id", "version", "title", "lists", "sheets", "cross_checks", "district"}, "(根)")
+        self.only(root, {"id", "version", DERIVED_FROM_KEY, "title", "lists", "sheets", "cross_checks", "district"}, "(根)")
         layout_id = self.key(root.get("id"), "id")
         version = root.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise self.fail("version", "应为正整数", "must be a positive integer")
+        derived_from = root.get(DERIVED_FROM_KEY)
+        if derived_from is not None and (not isinstance(derived_from, str) or not _DERIVED_FROM.match(derived_from)):
+            raise self.fail(DERIVED_FROM_KEY, f"应写成“版式id@版本”，例如 school@1，而不是“{derived_from}”",
+                            f"must read '<layout id>@<version>', e.g. school@1, not '{derived_from}'")
         title = self.i18n(root.get("title"), "title")
         lists = self.lists(self.mapping(root.get("lists"), "lists"))
         sheets_raw = self.seq(root.get("sheets"), "sheets")
@@ -173,7 +184,8 @@ class _Checker:
             for j, c in enumerate(self.seq(root.get("cross_checks", []), "cross_checks"))
         )
         district = self.district(root["district"], by_key, lists) if "district" in root else None
-        return Layout(layout_id, version, title, ReadOnlyDict(lists), tuple(sheets), cross, self.source, district)
+        return Layout(layout_id, version, title, ReadOnlyDict(lists), tuple(sheets), cross, self.source, district,
+                      fingerprint=layout_fingerprint(root), derived_from=derived_from)
 
     def district(self, raw: Any, sheets: dict[str, Sheet], lists: dict[str, ListDef]) -> District:
         m = self.mapping(raw, "district")
@@ -676,6 +688,37 @@ class _Checker:
                 # a value that is not a choice never matches: most often several choices typed as one
                 for v in self.seq(cm["in"], f"{path}.any_of[{i}].in"):
                     self.value_in_field_list(sheets[sk].field(cm["field"]), v, f"{path}.any_of[{i}].in", lists)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` in a form whose JSON text depends only on what it means.
+
+    Keys become text (a YAML key may be a number) and a whole float becomes an int: ``500`` and ``500.0`` are the
+    same cap to the checker, so they are the same to the fingerprint. Anything else YAML gives (a date) is its text.
+    """
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def layout_fingerprint(data: Any) -> str:
+    """A short hash of what a layout file says (the parsed mapping), comments and formatting aside.
+
+    Everything counts except ``derived_from``, which says where a copy came from and not what it is: an
+    exported built-in layout that only gained that line keeps the built-in's fingerprint. Lists keep their
+    order (it is the order of the dropdowns); mappings do not (key order means nothing in YAML).
+    """
+    content = dict(data) if isinstance(data, dict) else data
+    if isinstance(content, dict):
+        content.pop(DERIVED_FROM_KEY, None)
+    text = json.dumps(_canonical(content), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
 
 
 def check_layout(data: Any, source: str) -> Layout:

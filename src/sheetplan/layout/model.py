@@ -238,7 +238,20 @@ class District:
 
 @dataclass(frozen=True)
 class Layout:
-    """A whole checked layout."""
+    """A whole checked layout.
+
+    Its identity is ``id`` and ``version`` as the file says, plus two things that tell an edited copy from the
+    layout it was copied from (see :mod:`sheetplan.layout.load` for the decision):
+
+    * ``fingerprint`` — twelve hex digits of a hash of everything the file says except ``derived_from``. Comments,
+      spacing, quoting and the order of keys do not change it; any list, cap, label, rule or row count does. A
+      workbook records it in its identity (``layout_fingerprint``), so a merge can show which edition of a
+      layout each school's file was made with even when two editions share an id and a version.
+    * ``derived_from`` — ``<id>@<version>`` of the layout the file was copied from, when it says so.
+
+    ``notices`` are messages (zh, en) about the layout that do not stop it from being used, e.g. a file that
+    keeps the id of a built-in layout while its content differs; a command that uses the layout shows them.
+    """
 
     id: str
     version: int
@@ -248,6 +261,28 @@ class Layout:
     cross_checks: tuple[Rule, ...]
     source: str
     district: District | None = None
+    fingerprint: str = ""
+    derived_from: str | None = None
+    notices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def edition(self) -> str:
+        """``<id>@<version>#<fingerprint>``: one text that names this exact layout, e.g. in a merge's 提交情况."""
+        return f"{self.id}@{self.version}#{self.fingerprint}" if self.fingerprint else f"{self.id}@{self.version}"
+
+    def sheet_rank(self, table: str | None, sheet_name: str | None = None) -> int:
+        """Where a problem's sheet comes in the layout's order of sheets, for reports that follow the workbook.
+
+        ``table`` is the layout key (a problem knows it when its sheet was recognised, even renamed); otherwise
+        ``sheet_name`` is looked up among the sheets' names in every language. A problem about the whole file
+        (neither) ranks before every sheet (-1); a sheet the layout does not know ranks after them all.
+        """
+        if table is None and sheet_name is None:
+            return -1
+        for i, s in enumerate(self.sheets):
+            if s.key == table or (table is None and sheet_name in s.name.values()):
+                return i
+        return len(self.sheets)
 
     def sheet(self, key: str) -> Sheet:
         """The sheet named ``key``; KeyError if there is none."""

@@ -3,6 +3,17 @@
 By content, not by name: a CSV renamed `.xlsx`, a WPS `.et`, an encrypted
 workbook, a truncated zip, or a zip/XML bomb each gets one clear problem
 for that file. Only a file that passes these guards is handed to a reader.
+
+The name still decides how the problem is *said*. A file whose extension
+claims a workbook (:data:`WORKBOOK_SUFFIXES`) but whose content is something
+else was renamed (or exported under the wrong name), and its message says
+so; a file whose name tells the truth (``roster.csv``, ``通知.docx``) is
+simply named for what it is. The advice fits what the file is: what Excel or
+WPS can open and save as a workbook (a WPS `.et`, an `.xlsb`, an "XML
+Spreadsheet 2003", a web page exported as `.xls`) gets "save it as .xlsx";
+a CSV, a text, a Word document, a PDF or a picture holds at most one table
+of the workbook, so it gets "use the workbook the school filled in"; a zip
+archive gets "unzip it first".
 """
 
 from __future__ import annotations
@@ -29,6 +40,27 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 SAVE_AS_ZH = "请在 Excel 或 WPS 中打开后另存为 .xlsx 工作簿再报送。"
 SAVE_AS_EN = "Open it in Excel or WPS and save it as an .xlsx workbook."
+# For files that are not a workbook and cannot become the school's workbook by saving them again.
+READS_ZH = "sheetplan 读取的是学校填写的工作簿（.xlsx）"
+READS_EN = "sheetplan reads the workbook the school filled in (.xlsx)"
+USE_WORKBOOK_ZH = READS_ZH + "，请改用那份工作簿。"
+USE_WORKBOOK_EN = READS_EN + "; use that workbook instead."
+UNZIP_ZH = "请先解压，再检查（或汇总）里面的工作簿。"
+UNZIP_EN = "Unzip it first, then check (or merge) the workbooks inside."
+# A roster's header (§1), and what to do with a roster found among the workbooks.
+ROSTER_HEADER = ("单位代码", "单位名称")
+ROSTER_ZH = READS_ZH + "；这个文件看起来是单位名册，名册请用 --roster 指定，不要和要检查或汇总的工作簿放在一起。"
+ROSTER_EN = READS_EN + "; this file looks like a roster of schools: give it with --roster, not among the workbooks to check or merge."
+# Extensions that claim a spreadsheet workbook: content of another kind under one of them was renamed.
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".xltx", ".xltm", ".xlt", ".et", ".ett", ".ots")
+# Magic numbers of files people send instead of a workbook: (magic, what it is in zh, in en, advice zh, advice en).
+_OTHER_MAGIC = (
+    (b"%PDF", "PDF 文件", "a PDF file", USE_WORKBOOK_ZH, USE_WORKBOOK_EN),
+    (b"\x89PNG", "图片（PNG）", "a picture (PNG)", USE_WORKBOOK_ZH, USE_WORKBOOK_EN),
+    (b"\xff\xd8\xff", "图片（JPEG）", "a picture (JPEG)", USE_WORKBOOK_ZH, USE_WORKBOOK_EN),
+    (b"Rar!", "RAR 压缩包", "a RAR archive", UNZIP_ZH, UNZIP_EN),
+    (b"7z\xbc\xaf\x27\x1c", "7z 压缩包", "a 7z archive", UNZIP_ZH, UNZIP_EN),
+)
 _BLANK = " \t\r\n\ufeff"
 
 
@@ -77,6 +109,32 @@ def _bad(code: str, zh: str, en: str, name: str) -> Sniffed:
     return Sniffed(None, problem(code, zh, en, file=name))
 
 
+def claims_workbook(suffix: str) -> bool:
+    """Whether a file name ending in ``suffix`` says the file is a spreadsheet workbook."""
+    return suffix.lower() in WORKBOOK_SUFFIXES
+
+
+def _not_a_workbook(name: str, suffix: str, what: tuple[str, str], advice: tuple[str, str],
+                    named: tuple[str, str] | None = None) -> Sniffed:
+    """``wrong_format`` for a file that is ``what`` (zh, en) rather than a workbook, with ``advice`` (zh, en).
+
+    Under an extension that claims a workbook the message says the extension was changed; otherwise it says what
+    the file is — as ``named`` (zh, en) when given, the word for a file whose name already says what it is
+    ("CSV 文件" for a roster.csv rather than "CSV 表格文本").
+    """
+    if claims_workbook(suffix):
+        return _bad("wrong_format", f"文件 {name} 其实是{_spaced(what[0])}，只是扩展名改成了 {suffix}，并不是工作簿。{advice[0]}",
+                    f"The file {name} is really {what[1]} with the extension {suffix}, not a workbook. {advice[1]}", name)
+    zh, en = named or what
+    return _bad("wrong_format", f"文件 {name} 是{_spaced(zh)}，不是工作簿：{advice[0]}",
+                f"The file {name} is {en}, not a workbook: {advice[1]}", name)
+
+
+def _spaced(zh: str) -> str:
+    """A space before a word that starts in Latin letters (是 CSV 文件), as Chinese text sets them."""
+    return " " + zh if zh[:1].isascii() else zh
+
+
 def sniff(path: Path | str, display_name: str | None = None, keep: bool = False) -> Sniffed:
     """Classify one file and apply the size, zip-bomb and XML-bomb guards. Never raises.
 
@@ -96,7 +154,10 @@ def sniff(path: Path | str, display_name: str | None = None, keep: bool = False)
     except OSError as exc:
         return _bad("unreadable_file", f"文件 {name} 无法打开：{exc.strerror}。", f"The file {name} cannot be opened: {exc.strerror}.", name)
     if size == 0 or not head:
-        return _bad("empty_file", f"文件 {name} 是空的（0 字节）。{SAVE_AS_ZH}", f"The file {name} is empty (0 bytes). {SAVE_AS_EN}", name)
+        # Nothing to open: it went wrong while it was saved, copied or downloaded.
+        return _bad("empty_file", f"文件 {name} 是空的（0 字节），可能在保存、复制或下载时出了问题。请重新保存后再报送。",
+                    f"The file {name} is empty (0 bytes): something went wrong while it was saved, copied or downloaded. "
+                    "Save it again and resend it.", name)
     if head.startswith(ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
         return _zip(p, name, data, keep)
     if head.startswith(OLE_MAGIC):
@@ -145,10 +206,7 @@ def _zip_checks(zf: zipfile.ZipFile, name: str, whole_parts: dict[str, bytes] | 
     names = {i.filename for i in infos}
     kind = _zip_kind(zf, names)
     if kind is None:
-        word = "Word 文档" if any(n.startswith("word/") for n in names) else "压缩包"
-        word_en = "a Word document" if word.startswith("Word") else "a zip archive"
-        return _bad("wrong_format", f"文件 {name} 是{word}，不是 Excel 工作簿。{SAVE_AS_ZH}",
-                    f"The file {name} is {word_en}, not an Excel workbook. {SAVE_AS_EN}", name)
+        return _zip_not_a_workbook(zf, names, name, Path(name).suffix)
     for i in infos:
         if i.filename.lower().endswith((".xml", ".rels", ".vml")):
             try:
@@ -180,6 +238,29 @@ def _zip_checks(zf: zipfile.ZipFile, name: str, whole_parts: dict[str, bytes] | 
         return Sniffed("xlsm", problem("macros_present", f"文件 {name} 含有宏；宏不会运行，只读取数据。",
                                        f"The file {name} contains macros; they are never run, only the data is read.", file=name))
     return Sniffed(kind)
+
+
+def _zip_not_a_workbook(zf: zipfile.ZipFile, names: set[str], name: str, suffix: str) -> Sniffed:
+    """The problem for a zip that is not a workbook: a Word or PowerPoint file, an OpenDocument text, an .xlsb,
+    or an archive of other files."""
+    if "xl/workbook.bin" in names:  # Excel's binary workbook: Excel saves it as .xlsx in one step
+        return _bad("wrong_format", f"文件 {name} 是 Excel 二进制工作簿（.xlsb），sheetplan 读不了这种格式。{SAVE_AS_ZH}",
+                    f"The file {name} is an Excel binary workbook (.xlsb), a format sheetplan cannot read. {SAVE_AS_EN}", name)
+    use = (USE_WORKBOOK_ZH, USE_WORKBOOK_EN)
+    if any(n.startswith("word/") for n in names):
+        return _not_a_workbook(name, suffix, ("Word 文档", "a Word document"), use)
+    if any(n.startswith("ppt/") for n in names):
+        return _not_a_workbook(name, suffix, ("PowerPoint 演示文稿", "a PowerPoint presentation"), use)
+    if "mimetype" in names:
+        try:
+            mime = zf.read("mimetype")[:200].strip()
+        except Exception:  # a damaged member says nothing more about the file
+            mime = b""
+        if mime.startswith(b"application/vnd.oasis.opendocument"):
+            return _not_a_workbook(name, suffix, ("OpenDocument 文档（不是电子表格）", "an OpenDocument document (not a spreadsheet)"), use)
+    if claims_workbook(suffix):  # an archive under a workbook's name: what was meant to be sent is not in it
+        return _not_a_workbook(name, suffix, ("压缩包", "a zip archive"), use)
+    return _not_a_workbook(name, suffix, ("压缩包", "a zip archive"), (UNZIP_ZH, UNZIP_EN))
 
 
 def prolog_verdict(head: bytes) -> str:
@@ -372,8 +453,13 @@ def _ole(p: Path, name: str) -> Sniffed:
                     f"The file {name} is in WPS Spreadsheets (.et) format. {SAVE_AS_EN}", name)
     if {"Workbook", "Book"} & streams:
         return Sniffed("xls")
-    return _bad("wrong_format", f"文件 {name} 是旧式 Office 文件但不是工作簿（可能是 Word 文档）。{SAVE_AS_ZH}",
-                f"The file {name} is an old Office file but not a workbook (a Word document?). {SAVE_AS_EN}", name)
+    use = (USE_WORKBOOK_ZH, USE_WORKBOOK_EN)
+    if "WordDocument" in streams:
+        return _not_a_workbook(name, p.suffix, ("Word 文档（旧式 .doc）", "a Word document (old .doc)"), use)
+    if "PowerPoint Document" in streams:
+        return _not_a_workbook(name, p.suffix, ("PowerPoint 演示文稿（旧式 .ppt）", "a PowerPoint presentation (old .ppt)"), use)
+    return _not_a_workbook(name, p.suffix, ("旧式 Office 文件，但不是工作簿", "an old Office file but not a workbook"), use,
+                           named=("旧式 Office 文件", "an old Office file"))
 
 
 def _decode_text(head: bytes, complete: bool) -> str | None:
@@ -391,20 +477,29 @@ def _decode_text(head: bytes, complete: bool) -> str | None:
 def _other(p: Path, name: str) -> Sniffed:
     with p.open("rb") as fh:
         head = fh.read(4096)
+    suffix = p.suffix
+    save_as, use = (SAVE_AS_ZH, SAVE_AS_EN), (USE_WORKBOOK_ZH, USE_WORKBOOK_EN)
+    for magic, zh, en, advice_zh, advice_en in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return _not_a_workbook(name, suffix, (zh, en), (advice_zh, advice_en))
     lower = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
     if lower.startswith((b"<html", b"<!doctype html", b"<table")) or b"<html" in lower[:1024]:
-        return _bad("wrong_format", f"文件 {name} 其实是网页（HTML），只是改了扩展名。{SAVE_AS_ZH}",
-                    f"The file {name} is really a web page (HTML) renamed. {SAVE_AS_EN}", name)
+        # Web systems export "Excel" files that are web pages named .xls: Excel opens them and saves a workbook.
+        return _not_a_workbook(name, suffix, ("网页（HTML）", "a web page (HTML)"), save_as if claims_workbook(suffix) else use)
     if lower.startswith(b"<?xml"):
-        return _bad("wrong_format", f"文件 {name} 是 XML 文本（可能是“XML 表格 2003”），不是 .xlsx 工作簿。{SAVE_AS_ZH}",
-                    f"The file {name} is XML text (perhaps 'XML Spreadsheet 2003'), not an .xlsx workbook. {SAVE_AS_EN}", name)
+        # Perhaps Excel's own "XML Spreadsheet 2003", which Excel opens, whatever its name.
+        return _not_a_workbook(name, suffix, ("XML 文本（可能是“XML 表格 2003”）", "XML text (perhaps 'XML Spreadsheet 2003')"), save_as,
+                               named=("XML 文件（可能是“XML 表格 2003”）", "an XML file (perhaps 'XML Spreadsheet 2003')"))
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return _bad("wrong_format", f"文件 {name} 其实是 Unicode（UTF-16）文本，只是扩展名改成了 {p.suffix}。{SAVE_AS_ZH}",
-                    f"The file {name} is really UTF-16 text with the extension {p.suffix}. {SAVE_AS_EN}", name)
+        return _not_a_workbook(name, suffix, ("Unicode（UTF-16）文本", "UTF-16 text"), use,
+                               named=("Unicode（UTF-16）文本文件", "a UTF-16 text file"))
     text = _decode_text(head, complete=len(head) < 4096)
     if text is not None and "\x00" not in text:
-        kind_zh, kind_en = ("CSV 表格文本", "CSV text") if ("," in text or "\t" in text or "，" in text) else ("纯文本", "plain text")
-        return _bad("wrong_format", f"文件 {name} 其实是{kind_zh}，只是扩展名改成了 {p.suffix}。{SAVE_AS_ZH}",
-                    f"The file {name} is really {kind_en} with the extension {p.suffix}. {SAVE_AS_EN}", name)
+        if "," in text or "\t" in text or "，" in text:
+            first = text.lstrip("\ufeff").split("\n", 1)[0]
+            if all(label in first for label in ROSTER_HEADER):  # a district's roster dropped among the files
+                use = (ROSTER_ZH, ROSTER_EN)
+            return _not_a_workbook(name, suffix, ("CSV 表格文本", "CSV text"), use, named=("CSV 文件", "a CSV file"))
+        return _not_a_workbook(name, suffix, ("纯文本", "plain text"), use, named=("文本文件", "a text file"))
     return _bad("unreadable_file", f"文件 {name} 不是可识别的工作簿格式。{SAVE_AS_ZH}",
                 f"The file {name} is not a workbook format that can be recognised. {SAVE_AS_EN}", name)

@@ -10,6 +10,19 @@ What it adds: a fill on each problem cell, a comment beginning with
 ``sheetplan：``, a 问题清单 sheet linking to the cells, and a custom
 document property remembering all of it, so that annotating again first
 removes the old marks.
+
+The 问题清单 is the first tab and the one the copy opens on (the
+workbook's ``activeTab``, and the only sheet with ``tabSelected``). It has
+a title line like every sheet of the template (``<单位名称> <年度>年度
+问题清单``), the meaning of each problem code in words beside the code,
+and prints on A4 landscape one page wide with its title and header on
+every page. Inserting it in front moves every other sheet one place on,
+so the sheet-local defined names (print areas, print titles), which
+count sheets by position, are renumbered with them — and back when the
+list is removed again.
+
+A problem on a cell inside a merged range is marked on the range's first
+cell, the only one a spreadsheet shows.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 import zipfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -27,8 +41,8 @@ from typing import Any
 from ..errors import UsageError
 from ..files import atomic_output, display_path
 from ..layout import Layout
-from ..layout.geometry import a1
-from ..problems import SEVERITY_ORDER, SEVERITY_WORDS, Problem
+from ..layout.geometry import PROPERTY_PREFIX, a1
+from ..problems import CATALOGUE, SEVERITIES, SEVERITY_ORDER, SEVERITY_WORDS, Problem
 from ..reading.package import (
     WORKBOOK_PART,
     XML_ERRORS,
@@ -36,6 +50,7 @@ from ..reading.package import (
     cell_index,
     column_index,
     open_zip,
+    parse_xml,
     relationships,
     rels_part,
     resolve_target,
@@ -180,6 +195,54 @@ class _Styles:
             self.new_xfs.append(xf)
             self.clones[key] = len(self.xfs) + len(self.new_xfs) - 1
         return self.clones[key]
+
+    def font(self, bold: bool = False, size: float | None = None, colour: str | None = None, underline: bool = False) -> int:
+        """A font like the workbook's default one (its typeface kept) with these changes; an equal font is reused."""
+        m = re.search(r"<((?:\w+:)?)fonts\b([^>]*)>(.*?)</(?:\w+:)?fonts>", self.xml, re.S)
+        if not m:
+            raise ValueError("styles.xml has no fonts")
+        prefix, body = m.group(1), m.group(3)
+        items = re.findall(r"<(?:\w+:)?font\b[^>]*/>|<(?:\w+:)?font\b[^>]*>.*?</(?:\w+:)?font>", body, re.S)
+        first = re.match(r"<(?:\w+:)?font\b[^>]*>(.*)</(?:\w+:)?font>", items[0], re.S) if items else None
+        inner = first.group(1) if first else ""
+        base_size = re.search(r'<(?:\w+:)?sz\b[^>]*\bval="([\d.]+)"', inner)
+        inner = re.sub(r"<(?:\w+:)?(?:b|i|u|strike|sz|color)\b[^>]*/>|<(?:\w+:)?color\b[^>]*>.*?</(?:\w+:)?color>", "", inner, flags=re.S)
+        font = (f"<{prefix}font>" + (f'<{prefix}b val="1"/>' if bold else "") + (f'<{prefix}u val="single"/>' if underline else "")
+                + f'<{prefix}sz val="{size or (base_size.group(1) if base_size else 11)}"/>'
+                + (f'<{prefix}color rgb="{colour}"/>' if colour else "") + inner + f"</{prefix}font>")
+        if font in items:
+            return items.index(font)
+        attrs = re.sub(r'\bcount="\d+"', f'count="{len(items) + 1}"', m.group(2))
+        self.xml = self.xml[:m.start()] + f"<{prefix}fonts{attrs}>{body}{font}</{prefix}fonts>" + self.xml[m.end():]
+        return len(items)
+
+    def solid_fill(self, rgb: str) -> int:
+        """A solid fill of colour ``rgb`` (AARRGGBB); an equal fill is reused."""
+        m = re.search(r"<((?:\w+:)?)fills\b([^>]*)>(.*?)</(?:\w+:)?fills>", self.xml, re.S)
+        if not m:
+            raise ValueError("styles.xml has no fills")
+        prefix, body = m.group(1), m.group(3)
+        items = re.findall(r"<(?:\w+:)?fill\b[^>]*/>|<(?:\w+:)?fill\b[^>]*>.*?</(?:\w+:)?fill>", body, re.S)
+        fill = (f'<{prefix}fill><{prefix}patternFill patternType="solid"><{prefix}fgColor rgb="{rgb}"/>'
+                f'<{prefix}bgColor indexed="64"/></{prefix}patternFill></{prefix}fill>')
+        if fill in items:
+            return items.index(fill)
+        attrs = re.sub(r'\bcount="\d+"', f'count="{len(items) + 1}"', m.group(2))
+        self.xml = self.xml[:m.start()] + f"<{prefix}fills{attrs}>{body}{fill}</{prefix}fills>" + self.xml[m.end():]
+        return len(items)
+
+    def plain(self, font: int = 0, fill: int = 0, wrap: bool = False, vertical: str = "top", horizontal: str | None = None) -> int:
+        """A cell format of its own for the problem sheet (General number format, no border); an equal one is reused."""
+        prefix = (re.search(r"<(\w+:)?cellXfs\b", self.xml) or re.match("", "")).group(1) or ""  # type: ignore[union-attr]
+        align = (f' vertical="{vertical}"' + (f' horizontal="{horizontal}"' if horizontal else "")
+                 + (' wrapText="1"' if wrap else ""))
+        xf = (f'<{prefix}xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="0" xfId="0" applyFont="1" applyFill="1" '
+              f'applyAlignment="1"><{prefix}alignment{align}/></{prefix}xf>')
+        known = self.xfs + self.new_xfs
+        if xf in known:
+            return known.index(xf)
+        self.new_xfs.append(xf)
+        return len(known)
 
     def unfilled(self, style: int) -> int:
         """A copy of ``style`` without a fill (to undo marks after the styles were rewritten)."""
@@ -537,43 +600,255 @@ def _remove_comments(pkg: _EditablePackage, part: str, cells: list[str]) -> None
 
 # ----------------------------------------------------------------------------- problem sheet
 
+# The problem sheet's columns: (zh header, en header, least width, most width, wrapped). Widths are in Excel's
+# character units, in which a Chinese character takes two; a text wider than its column's most wraps.
+_COLUMNS = (
+    ("严重程度", "Severity", 8, 10, False),
+    ("问题类型", "Problem", 12, 30, True),
+    ("代码", "Code", 8, 24, True),
+    ("工作表", "Sheet", 8, 14, True),
+    ("单元格", "Cell", 7, 9, False),
+    ("字段", "Field", 8, 16, True),
+    ("原值", "Value", 8, 24, True),
+    ("说明", "Message", 30, 60, True),
+)
+_CELL_COLUMN = 4  # 0-based: the column whose addresses link to the cells
+TITLE_ROWS = 2  # the title line, then the header row: both frozen, both printed on every page
+LINE_POINTS = 16  # height of one line of wrapped 11-point text; Chinese glyphs need more than Latin ones
+TITLE_POINTS = 24
+HEADER_FILL = "FFDDEBF7"  # the template's header colour: a header here reads like a header there
+LINK_COLOUR = "FF0563C1"  # the blue Excel gives a link
 
-def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> str:
+
+def _display_width(text: str) -> int:
+    """Width of ``text`` in Excel's character units: a Chinese (wide) character counts two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _lines(text: str, width: float) -> int:
+    """How many lines ``text`` takes when wrapped in a column ``width`` units wide."""
+    room = max(1.0, width - 1)  # Excel keeps a little padding inside the cell
+    return sum(max(1, -(-_display_width(line) // int(room))) for line in text.split("\n"))
+
+
+def problem_sheet_title(lang: str, org_name: str | None, year: int | str | None, file_name: str) -> str:
+    """The title line of the problem sheet: ``<单位名称> <年度>年度 问题清单`` as on every sheet of the template;
+    the file's name stands in for a school the file does not name."""
+    name = PROBLEM_SHEET[lang]
+    who = org_name or file_name
+    if year:
+        return f"{who} {year} {name}" if lang == "en" else f"{who} {year}年度 {name}"
+    return f"{who} {name}"
+
+
+def _counts_text(problems: Sequence[Problem], lang: str) -> str:
+    """``共 6 个错误、1 个提醒、13 条说明`` (en ``6 errors, 1 warning, 13 notes``) for the title line."""
+    e, w, i = (sum(1 for p in problems if p.severity == s) for s in SEVERITIES)
+    if lang == "en":
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}" + ("" if count == 1 else "s")
+
+        return f"{n(e, 'error')}, {n(w, 'warning')}, {n(i, 'note')}"
+    return f"共 {e} 个错误、{w} 个提醒、{i} 条说明"
+
+
+def _problem_order(layout: Layout | None) -> Any:
+    """The sort key of the problem sheet: most serious first, then the sheets as the workbook has them, then by
+    row and column (so B19 comes before F19 and row 9 before row 10)."""
+    def key(p: Problem) -> tuple:
+        if not p.sheet:
+            rank = -1
+        else:
+            rank = layout.sheet_rank(p.table, p.sheet) if layout is not None else 0
+        row, col = (cell_index(p.cell) if p.cell and _REF.match(p.cell) else ((p.row or 0) - 1, -1))
+        return (SEVERITY_ORDER.get(p.severity, 9), rank, p.sheet or "", row, col, p.code)
+
+    return key
+
+
+def _problem_sheet_xml(problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str], *,
+                       title: str, styles: Mapping[str, int], anchors: Mapping[tuple[str, str], str],
+                       layout: Layout | None = None) -> str:
+    """The worksheet listing every problem: a title line, a header, one row per problem linking to its cell.
+
+    Laid out for a clerk: Chinese names of the problem kinds beside the codes, columns as wide as their Chinese
+    text needs (long texts wrap, rows as tall as they need), frozen title and header, and printing on A4
+    landscape one page wide with the title and header repeated on every page and page numbers in the footer.
+    """
     en = lang == "en"
-    head = (["Severity", "Code", "Sheet", "Cell", "Field", "Value", "Message"] if en
-            else ["严重程度", "代码", "工作表", "单元格", "字段", "原值", "说明"])
     words = SEVERITY_WORDS[lang]
-
-    def cell(r: int, c: int, v: Any) -> str:
-        if v is None or v == "":
-            return ""
-        return f'<c r="{a1(r, c)}" t="inlineStr"><is><t xml:space="preserve">{_xml_escape(v)}</t></is></c>'
-
-    rows = ['<row r="1">' + "".join(cell(0, c, h) for c, h in enumerate(head)) + "</row>"]
-    links = []
-    for i, p in enumerate(sorted(problems, key=Problem.sort_key), start=1):
+    rows: list[list[str]] = []
+    links: list[tuple[int, str]] = []  # (0-based row, location)
+    for p in sorted(problems, key=_problem_order(layout)):
         field = labels.get((p.table, p.field), p.field) if p.field else None
-        values = [words.get(p.severity, p.severity), p.code, p.sheet, p.cell, field, p.value, p.message(lang)]
-        rows.append(f'<row r="{i + 1}">' + "".join(cell(i, c, v) for c, v in enumerate(values)) + "</row>")
+        kind = CATALOGUE[p.code][2 if en else 1] if p.code in CATALOGUE else ""
+        value = "" if p.value is None else str(p.value)
+        rows.append([words.get(p.severity, p.severity), kind, p.code, p.sheet or "", p.cell or "", field or "", value,
+                     p.message(lang)])
         if p.sheet and p.cell:
-            sheet = "'" + p.sheet.replace("'", "''") + "'"
-            links.append(f'<hyperlink ref="{a1(i, 3)}" location="{_xml_escape(sheet)}!{p.cell}" display="{_xml_escape(p.cell)}"/>')
-    widths = [8, 30, 12, 8, 14, 20, 90]
+            target = anchors.get((p.sheet, p.cell), p.cell)
+            links.append((TITLE_ROWS + len(rows) - 1, "'" + p.sheet.replace("'", "''") + "'!" + target))
+    if not rows:
+        rows.append(["", "", "", "", "", "", "", "No problems found." if en else "没有发现问题。"])
+    head = [c[1] if en else c[0] for c in _COLUMNS]
+    widths = []
+    for i, (_, _, least, most, _) in enumerate(_COLUMNS):
+        need = max([_display_width(head[i])] + [max((_display_width(x) for x in r[i].split("\n")), default=0) for r in rows]) + 2
+        widths.append(min(most, max(least, need)))
+
+    def cell(r: int, c: int, v: str, style: int) -> str:
+        if v == "":
+            return f'<c r="{a1(r, c)}" s="{style}"/>' if style != styles["plain"] else ""
+        return f'<c r="{a1(r, c)}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{_xml_escape(v)}</t></is></c>'
+
+    last_col = len(_COLUMNS) - 1
+    out = [f'<row r="1" ht="{TITLE_POINTS}" customHeight="1">' + cell(0, 0, title, styles["title"])
+           + cell(0, last_col, _counts_text(problems, lang), styles["counts"]) + "</row>"]
+    header_lines = max(_lines(h, w) for h, w in zip(head, widths, strict=True))
+    out.append(f'<row r="2" ht="{header_lines * LINE_POINTS + 4}" customHeight="1">'
+               + "".join(cell(1, c, h, styles["header"]) for c, h in enumerate(head)) + "</row>")
+    linked = dict(links)
+    for i, values in enumerate(rows):
+        r = TITLE_ROWS + i
+        lines = max(_lines(v, widths[c]) if _COLUMNS[c][4] else 1 for c, v in enumerate(values))
+        # Every row gets its height: spreadsheets do not grow a row for wrapped text they load, and the default
+        # height of a workbook made with a Latin font cuts Chinese glyphs.
+        height = f' ht="{lines * LINE_POINTS + 4}" customHeight="1"'
+        cells = "".join(cell(r, c, v, styles["link"] if c == _CELL_COLUMN and r in linked else styles["body"])
+                        for c, v in enumerate(values))
+        out.append(f'<row r="{r + 1}"{height}>{cells}</row>')
+    last_row = TITLE_ROWS + len(rows)
+    hyperlinks = "".join(f'<hyperlink ref="{a1(r, _CELL_COLUMN)}" location="{_xml_escape(loc)}" '
+                         f'display="{_xml_escape(loc.rpartition("!")[2])}"/>' for r, loc in links)
     cols = "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths))
+    # "&" starts a code in a header or footer (&P is the page number): a school's own "&" is written "&&"
+    footer = "&amp;L" + _xml_escape(title.replace("&", "&&")) + ("&amp;RPage &amp;P of &amp;N" if en else "&amp;R第 &amp;P 页，共 &amp;N 页")
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
             '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
-            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-            '</sheetView></sheetViews>'
-            f"<cols>{cols}</cols><sheetData>{''.join(rows)}</sheetData>"
-            + (f"<hyperlinks>{''.join(links)}</hyperlinks>" if links else "")
-            + '<pageMargins left="0.5" right="0.5" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
-            # one page wide, as many long as it takes
-            '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
+            f'<dimension ref="A1:{a1(last_row - 1, last_col)}"/>'
+            # the sheet the copy opens on: selected, with its title and header frozen above the list
+            f'<sheetViews><sheetView tabSelected="1" workbookViewId="0"><pane ySplit="{TITLE_ROWS}" topLeftCell="A{TITLE_ROWS + 1}" '
+            f'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="A{TITLE_ROWS + 1}" '
+            f'sqref="A{TITLE_ROWS + 1}"/></sheetView></sheetViews>'
+            f"<cols>{cols}</cols><sheetData>{''.join(out)}</sheetData>"
+            + (f'<autoFilter ref="A{TITLE_ROWS}:{a1(last_row - 1, last_col)}"/>' if problems else "")
+            + (f"<hyperlinks>{hyperlinks}</hyperlinks>" if hyperlinks else "")
+            + '<printOptions gridLines="1"/>'
+            '<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.6" header="0.3" footer="0.3"/>'
+            # A4 landscape, one page wide and as many long as it takes
+            '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
+            f"<headerFooter><oddFooter>{footer}</oddFooter></headerFooter></worksheet>")
+
+
+def _problem_styles(styles: _Styles) -> dict[str, int]:
+    """The cell formats of the problem sheet, added to the workbook's styles (reused when already there)."""
+    header_fill = styles.solid_fill(HEADER_FILL)
+    return {
+        "plain": 0,
+        "title": styles.plain(font=styles.font(bold=True, size=14), vertical="center"),
+        "counts": styles.plain(vertical="center", horizontal="right"),
+        "header": styles.plain(font=styles.font(bold=True), fill=header_fill, wrap=True, vertical="center", horizontal="center"),
+        "body": styles.plain(wrap=True),
+        "link": styles.plain(font=styles.font(colour=LINK_COLOUR, underline=True)),
+    }
+
+
+_REF = re.compile(r"^[A-Z]{1,3}\d{1,7}$")
+_MERGE_CELL = re.compile(r'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+\d+)(?::([A-Z]+\d+))?"')
+
+
+def _merged_ranges(xml: str) -> list[tuple[int, int, int, int]]:
+    """(first row, first column, last row, last column), 0-based, of each merged range of a sheet."""
+    out = []
+    for m in _MERGE_CELL.finditer(xml):
+        r1, c1 = cell_index(m.group(1))
+        r2, c2 = cell_index(m.group(2) or m.group(1))
+        out.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+    return out
+
+
+def _anchor(ref: str, merged: Sequence[tuple[int, int, int, int]]) -> str:
+    """The cell that shows ``ref``: the first cell of the merged range it lies in, else ``ref`` itself.
+
+    Excel and LibreOffice show only that first cell of a merged range (its fill and its comment); a mark on any
+    other cell of the range would be there but never seen.
+    """
+    if merged:
+        row, col = cell_index(ref)
+        for r1, c1, r2, c2 in merged:
+            if r1 <= row <= r2 and c1 <= col <= c2:
+                return a1(r1, c1)
+    return ref
+
+
+# CT_Workbook's children that follow definedNames: a new definedNames element goes before the first of them.
+_DEFINED_NAMES_AFTER = ("calcPr", "oleSize", "customWorkbookViews", "pivotCaches", "smartTagPr", "smartTagTypes",
+                        "webPublishing", "fileRecoveryPr", "webPublishObjects", "extLst")
+
+
+def _shift_local_sheet_ids(wb: str, at: int, delta: int) -> str:
+    """Sheet-local defined names (print areas, print titles, filters) refer to sheets by position: after inserting
+    a sheet at ``at`` (``delta`` 1) or removing it (-1, its own names go too), they must follow."""
+    def fix(m: re.Match[str]) -> str:
+        whole = m.group(0)
+        k = int(m.group(2))
+        if delta < 0 and k == at:
+            return ""
+        if k > at or (k == at and delta > 0):
+            attr = re.search(r'localSheetId="\d+"', whole)
+            assert attr is not None  # the pattern matched it
+            return whole[:attr.start()] + f'localSheetId="{k + delta}"' + whole[attr.end():]
+        return whole
+
+    pattern = r'<((?:\w+:)?)definedName\b[^>]*?\blocalSheetId="(\d+)"[^>]*?(?:/>|>.*?</\1definedName>)'
+    return re.sub(pattern, fix, wb, flags=re.S)
+
+
+def _set_attr(tag: str, name: str, value: str) -> str:
+    """``tag`` (a start tag) with attribute ``name`` set to ``value``."""
+    if re.search(rf'\s{name}="[^"]*"', tag):
+        return re.sub(rf'(\s{name}=)"[^"]*"', rf'\1"{value}"', tag, count=1)
+    end = -2 if tag.endswith("/>") else -1
+    return tag[:end] + f' {name}="{value}"' + tag[end:]
+
+
+def _open_on(wb: str, index: int) -> str:
+    """Every window of the workbook opens on sheet ``index``, with the tab bar scrolled to its start."""
+    views = list(re.finditer(r"<(?:\w+:)?workbookView\b[^>]*?/?>", wb))
+    if views:
+        for m in reversed(views):
+            tag = _set_attr(_set_attr(m.group(0), "activeTab", str(index)), "firstSheet", "0")
+            wb = wb[:m.start()] + tag + wb[m.end():]
+        return wb
+    sheets = re.search(r"<((?:\w+:)?)sheets\b", wb)
+    if sheets is None:
+        raise ValueError("workbook.xml has no sheets")
+    p = sheets.group(1)
+    return wb[:sheets.start()] + f'<{p}bookViews><{p}workbookView activeTab="{index}"/></{p}bookViews>' + wb[sheets.start():]
+
+
+def _add_defined_name(wb: str, name: str, local_id: int, formula: str) -> str:
+    """A sheet-local defined name (print titles) added to workbook.xml, in its place among the workbook's children."""
+    p = (re.search(r"<(\w+:)?sheets\b", wb) or re.match("", "")).group(1) or ""  # type: ignore[union-attr]
+    tag = f'<{p}definedName name="{name}" localSheetId="{local_id}">{_xml_escape(formula)}</{p}definedName>'
+    if re.search(r"<(?:\w+:)?definedNames\s*/>", wb):
+        return re.sub(r"<((?:\w+:)?)definedNames\s*/>", lambda m: f"<{m.group(1)}definedNames>{tag}</{m.group(1)}definedNames>", wb, count=1)
+    if re.search(r"</(?:\w+:)?definedNames>", wb):
+        return re.sub(r"</(?:\w+:)?definedNames>", lambda m: tag + m.group(0), wb, count=1)
+    children = _top_level_tags(wb)
+    at = next((s for n, s, _ in children if n in _DEFINED_NAMES_AFTER), wb.rfind("</"))
+    return wb[:at] + f"<{p}definedNames>{tag}</{p}definedNames>" + wb[at:]
+
+
+def _sheet_names_in_order(wb: str) -> list[str]:
+    return [unescape(n) for n in re.findall(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"', wb)]
 
 
 def _add_problem_sheet(pkg: _EditablePackage, name: str, xml: str) -> None:
+    """The problem sheet as the workbook's first tab, the one it opens on; no other tab stays selected."""
+    others = [part for part, _ in pkg.sheets().values()]
     part = _free_name(pkg, "xl/worksheets/sheet{}.xml")
     pkg.put(part, xml)
     pkg.content_type(part, CT_SHEET)
@@ -586,16 +861,45 @@ def _add_problem_sheet(pkg: _EditablePackage, name: str, xml: str) -> None:
     if m:
         rel_prefix = m.group(1)
     tag = f'<{prefix}sheet name="{_xml_escape(name)}" sheetId="{max(ids, default=0) + 1}" {rel_prefix}:id="rIdSpProblems"/>'
-    pkg.put(WORKBOOK_PART, re.sub(r"</((?:\w+:)?)sheets>", lambda mm: tag + mm.group(0), wb, count=1))
+    wb = re.sub(r"<((?:\w+:)?)sheets\b[^>]*>", lambda mm: mm.group(0) + tag, wb, count=1)
+    wb = _shift_local_sheet_ids(wb, 0, 1)
+    wb = _open_on(wb, 0)
+    quoted = "'" + name.replace("'", "''") + "'"
+    wb = _add_defined_name(wb, "_xlnm.Print_Titles", 0, f"{quoted}!$1:${TITLE_ROWS}")
+    pkg.put(WORKBOOK_PART, wb)
+    for other in others:  # one selected tab: Excel would otherwise open with several sheets grouped
+        if other in pkg.parts:
+            text = pkg.text(other)
+            unselected = re.sub(r'(<(?:\w+:)?sheetView\b[^>]*?)\s+tabSelected="(?:1|true)"', r"\1", text)
+            if unselected != text:
+                pkg.put(other, unselected)
 
 
 def _remove_problem_sheet(pkg: _EditablePackage, name: str) -> None:
+    """Remove an earlier problem sheet wherever it now is, and the defined names that belong to it."""
     sheets = pkg.sheets()
     if name not in sheets:
         return
     part, rid = sheets[name]
     wb = pkg.text(WORKBOOK_PART)
+    order = _sheet_names_in_order(wb)
+    index = order.index(name) if name in order else None
     wb = re.sub(rf'<(?:\w+:)?sheet\b[^>]*\bname="{re.escape(_xml_escape(name))}"[^>]*/>', "", wb, count=1)
+    if index is not None:
+        wb = _shift_local_sheet_ids(wb, index, -1)
+        wb = re.sub(r"<((?:\w+:)?)definedNames>\s*</(?:\w+:)?definedNames>", "", wb)
+
+        def back(m: re.Match[str]) -> str:
+            tag = m.group(0)
+            for attr in ("activeTab", "firstSheet"):
+                a = re.search(rf'\s{attr}="(\d+)"', tag)
+                if a and int(a.group(1)) > index:
+                    tag = _set_attr(tag, attr, str(int(a.group(1)) - 1))
+                elif a and int(a.group(1)) == index:
+                    tag = _set_attr(tag, attr, "0")
+            return tag
+
+        wb = re.sub(r"<(?:\w+:)?workbookView\b[^>]*?/?>", back, wb)
     pkg.put(WORKBOOK_PART, wb)
     pkg.drop_rel(WORKBOOK_PART, rid)
     pkg.put("[Content_Types].xml", re.sub(rf'<Override PartName="/{re.escape(part)}"[^>]*/>', "", pkg.text("[Content_Types].xml")))
@@ -675,16 +979,18 @@ def _undo(pkg: _EditablePackage, state: dict[str, Any], styles: _Styles) -> None
 
 
 def annotate_workbook(src: str | Path, dst: str | Path, problems: Sequence[Problem], lang: str = "zh",
-                      layout: Layout | None = None) -> None:
-    """Write a copy of ``src`` with every problem cell filled and commented and a problem sheet.
+                      layout: Layout | None = None, *, org_name: str | None = None, year: int | str | None = None) -> None:
+    """Write a copy of ``src`` with every problem cell filled and commented and a problem sheet it opens on.
 
-    With ``layout``, the problem sheet names fields by their labels (日期, 收入(元)) instead of their keys.
+    With ``layout``, the problem sheet names fields by their labels (日期, 收入(元)) instead of their keys and
+    lists the sheets in the layout's order. ``org_name`` and ``year`` (what the reader found in 基本信息) make
+    its title line; without them the workbook's identity gives them.
 
     Raises :class:`UsageError` (with the file's name) when ``src`` is not an .xlsx package this can edit.
     """
     src = Path(src)
     try:
-        pkg = _annotated(src, problems, lang, _field_labels(layout, lang))
+        pkg = _annotated(src, problems, lang, layout, org_name, year)
     except UsageError:
         raise
     except (KeyError, ValueError, IndexError, AttributeError, UnicodeDecodeError, *XML_ERRORS, re.error) as exc:
@@ -714,7 +1020,21 @@ def _field_labels(layout: Layout | None, lang: str) -> dict[tuple[str | None, st
     return {(sheet.key, f.key): f.label[lang] for sheet in layout.sheets for f in sheet.fields}
 
 
-def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mapping[tuple[str | None, str], str]) -> _EditablePackage:
+def _identity(pkg: _EditablePackage) -> dict[str, str]:
+    """The workbook's identity from its document properties ({} when it has none that can be read)."""
+    if "docProps/custom.xml" not in pkg.parts:
+        return {}
+    out = {}
+    for prop in parse_xml(pkg.parts["docProps/custom.xml"]).iter():
+        name = prop.get("name") or ""
+        if name.startswith(PROPERTY_PREFIX) and len(prop) and prop[0].text:
+            text = prop[0].text
+            out[name[len(PROPERTY_PREFIX):]] = text[:-2] if re.fullmatch(r"\d+\.0", text) else text  # LibreOffice: 2025 → 2025.0
+    return out
+
+
+def _annotated(src: Path, problems: Sequence[Problem], lang: str, layout: Layout | None,
+               org_name: str | None, year: int | str | None) -> _EditablePackage:
     pkg = _EditablePackage(src)
     old = _read_state(pkg)
     styles = _Styles(pkg)
@@ -723,10 +1043,16 @@ def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mappin
         styles.save()
         styles = _Styles(pkg)
     sheets = pkg.sheets()
+    merged: dict[str, list[tuple[int, int, int, int]]] = {}
+    anchors: dict[tuple[str, str], str] = {}  # (sheet, cell) → the cell that shows it
     by_cell: dict[str, dict[str, list[Problem]]] = defaultdict(lambda: defaultdict(list))
     for p in problems:
-        if p.sheet in sheets and p.cell and re.match(r"^[A-Z]{1,3}\d{1,7}$", p.cell):
-            by_cell[p.sheet][p.cell].append(p)
+        if p.sheet in sheets and p.cell and _REF.match(p.cell):
+            if p.sheet not in merged:
+                part = sheets[p.sheet][0]
+                merged[p.sheet] = _merged_ranges(pkg.text(part)) if part in pkg.parts else []
+            anchor = anchors.setdefault((p.sheet, p.cell), _anchor(p.cell, merged[p.sheet]))
+            by_cell[p.sheet][anchor].append(p)
     sheet_name = PROBLEM_SHEET[lang]
     while sheet_name in sheets:  # the school has a sheet of that name: never touch it
         sheet_name += "_"
@@ -738,8 +1064,13 @@ def _annotated(src: Path, problems: Sequence[Problem], lang: str, labels: Mappin
         pkg.put(part, xml)
         _add_comments(pkg, part, {ref: COMMENT_MARK + "\n".join(p.message(lang) for p in ps) for ref, ps in cells.items()})
         state["cells"][name] = {ref: list(v) for ref, v in record.items()}
+    sheet_styles = _problem_styles(styles)
     styles.save()
-    _add_problem_sheet(pkg, sheet_name, _problem_sheet_xml(problems, lang, labels))
+    identity = _identity(pkg)
+    title = problem_sheet_title(lang, org_name or identity.get("org_name"), year or identity.get("year"), src.name)
+    xml = _problem_sheet_xml(problems, lang, _field_labels(layout, lang), title=title, styles=sheet_styles,
+                             anchors=anchors, layout=layout)
+    _add_problem_sheet(pkg, sheet_name, xml)
     state["styles_sha"] = hashlib.sha256(pkg.parts["xl/styles.xml"]).hexdigest()
     _write_state(pkg, state)
     return pkg

@@ -96,8 +96,7 @@ def format_text(results: Iterable[WorkbookData], lang: str = "zh", width: int = 
         by_sheet: dict[str, list[Problem]] = defaultdict(list)
         for p in r.report.sorted():
             by_sheet[p.sheet or ("(file)" if en else "（整个文件）")].append(p)
-        order = sorted(by_sheet, key=lambda s: min(x.sort_key() for x in by_sheet[s]))
-        for sheet in order:
+        for sheet in sheet_order(by_sheet, r.layout):
             t = RichTable(title=sheet, title_justify="left", show_lines=False, expand=False)
             for h in (("Severity", "Cell", "Code", "Message") if en else ("严重程度", "单元格", "代码", "说明")):
                 t.add_column(h, overflow="fold")
@@ -113,6 +112,18 @@ def format_text(results: Iterable[WorkbookData], lang: str = "zh", width: int = 
         console.print(_summary_line(r, lang))
         console.print()
     return console.export_text()
+
+
+def sheet_order(by_sheet: dict[str, list[Problem]], layout: Layout) -> list[str]:
+    """The sheets of a report in the order the workbook has them: problems about the whole file first, then the
+    layout's sheets in the layout's order, then sheets the layout does not know (by name).
+
+    A sheet is placed by the layout key its problems carry, so a renamed sheet keeps its place.
+    """
+    def rank(name: str) -> tuple[int, str]:
+        return min(layout.sheet_rank(p.table, p.sheet) if p.sheet else -1 for p in by_sheet[name]), name
+
+    return sorted(by_sheet, key=rank)
 
 
 def _summary_line(r: WorkbookData, lang: str) -> str:
