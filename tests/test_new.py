@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from sheetplan.cli import cli
 from sheetplan.errors import RosterError, UsageError
 from sheetplan.layout import builtin_source, load_layout
+from sheetplan.layout.load import export_source
 from sheetplan.reading.roster import RosterEntry, read_roster
 from sheetplan.write import Org, write_template
 from sheetplan.write.stamp import new_from_roster, new_workbook, roster_file_name
@@ -215,7 +216,7 @@ def test_layout_commands():
     r = run("layouts")
     assert r.exit_code == 0 and r.output.startswith("school\tv1\t学校工会年度工作台账")
     r = run("layout", "export", "school")
-    assert r.exit_code == 0 and r.output == builtin_source("school")
+    assert r.exit_code == 0 and r.output == export_source("school")
     r = run("layout", "export", "nope")
     assert r.exit_code == 2 and "没有名为“nope”的内置版式" in r.output
 

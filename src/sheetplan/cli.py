@@ -557,6 +557,7 @@ def new_cmd(org_name: str | None, org_code: str | None, year: int, roster: Path 
     from .write.stamp import new_from_roster, new_workbook
 
     layout = load_layout(layout_name)
+    _show_notices(layout, lang)
     en = lang == "en"
     if roster is not None:
         if org_name or org_code:
@@ -615,6 +616,7 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
         shown = "、".join(display_path(f) for f in files)
         raise UsageError(f"{shown} 里没有可检查的文件。", f"There is no file to check in {', '.join(display_path(f) for f in files)}.")
     layout = load_layout(layout_name)
+    _show_notices(layout, lang)
     results = [check_file(f, layout, display_path(f)) for f in found]
     if fmt == "json":
         click.echo(dumps_json(results, lang))
@@ -642,7 +644,7 @@ def check_cmd(files: tuple[Path, ...], fmt: str, annotate_to: Path | None, layou
         failed = unannotated
         for r, target in zip(plan, targets, strict=True):
             try:
-                annotate_workbook(r.path, target, r.report.problems, lang, layout)
+                annotate_workbook(r.path, target, r.report.problems, lang, layout, org_name=r.org_name, year=r.year)
             except SheetplanError as exc:  # one damaged file, or one that cannot be written, does not stop the others
                 click.echo(exc.text(lang), err=True)
                 failed = True
@@ -782,6 +784,7 @@ def merge_cmd(inputs: tuple[Path, ...], output: Path | None, roster: Path | None
             raise UsageError(f"{name} 只对导出文件起作用，请同时用 --export 指定导出文件夹。",
                              f"{name} only applies to the export: give --export DIR as well.")
     layout = load_layout(layout_name)
+    _show_notices(layout, lang)
     code = run_merge(inputs, layout, output, roster, export_dir, export_format == "parquet", jobs, lang,
                      console=_stderr_console(), echo=click.echo, header=header)
     if code:
@@ -817,9 +820,10 @@ def layout_export_cmd(name: str, lang: str) -> None:
 
     Print a built-in layout as YAML, to edit and use with --layout.
     """
-    from .layout import builtin_source, parse_layout
+    from .layout import parse_layout
+    from .layout.load import export_source
 
-    text = builtin_source(name)
+    text = export_source(name)  # says which layout it derives from, and asks for an id of the copy's own
     parse_layout(text, f"{name}.yaml")
     sys.stdout.write(text)
 
@@ -836,9 +840,20 @@ def layout_check_cmd(path: Path, lang: str) -> None:
     n_fields = sum(len(s.fields) for s in lay.sheets)
     n_rules = sum(len(s.rules) + len(s.merge_rules) for s in lay.sheets) + len(lay.cross_checks)
     shown = display_path(path)
-    click.echo(f"{shown}: layout {lay.id} v{lay.version}, {len(lay.sheets)} sheets, {n_fields} fields, {n_rules} rules — OK"
+    derived_en = f", derived from {lay.derived_from}" if lay.derived_from else ""
+    derived_zh = f"，派生自 {lay.derived_from}" if lay.derived_from else ""
+    click.echo(f"{shown}: layout {lay.id} v{lay.version} (fingerprint {lay.fingerprint}{derived_en}), {len(lay.sheets)} "
+               f"sheets, {n_fields} fields, {n_rules} rules — OK"
                if lang == "en" else
-               f"{shown}：版式 {lay.id} 第 {lay.version} 版，{len(lay.sheets)} 张表，{n_fields} 个字段，{n_rules} 条规则——无误")
+               f"{shown}：版式 {lay.id} 第 {lay.version} 版（指纹 {lay.fingerprint}{derived_zh}），{len(lay.sheets)} 张表，"
+               f"{n_fields} 个字段，{n_rules} 条规则——无误")
+    _show_notices(lay, lang)
+
+
+def _show_notices(layout: Any, lang: str) -> None:
+    """What loading the layout had to say (an edited copy that keeps a built-in id), once, in the user's language."""
+    for zh, en in layout.notices:
+        click.echo(("Warning: " + en) if lang == "en" else ("提醒：" + zh), err=True)
 
 
 def _stderr_console() -> Any:
