@@ -455,3 +455,21 @@ def test_the_district_workbook_carries_its_identity(tmp_path):
     with zipfile.ZipFile(tmp_path / "d.xlsx") as zf:
         custom = zf.read("docProps/custom.xml").decode()
     assert "sheetplan.district" in custom and "sheetplan.run" in custom
+
+
+def test_a_file_made_with_another_edition_of_the_layout_is_flagged(layout):
+    """Presentation issue point 20: merge shows which layout each file used — a file whose identity carries
+    another fingerprint than the merging layout's gets a warning naming both; one without a fingerprint (made
+    before workbooks carried one) is left alone."""
+    same = _file(0, "S1", 2025, None)
+    same.layout_fingerprint = layout.fingerprint
+    other = _file(1, "S2", 2025, None)
+    other.layout_fingerprint = "0123456789ab"
+    old = _file(2, "S3", 2025, None)
+    result = combine([same, other, old], layout)
+    try:
+        found = [(p.code, p.file, p.value) for p in result.problems]
+        assert found == [("layout_edition", "1.xlsx", "0123456789ab")]
+        assert layout.fingerprint in result.problems[0].message_zh
+    finally:
+        result.spill.close()

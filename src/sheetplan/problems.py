@@ -81,6 +81,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "district_workbook": ("info", "这是区级汇总工作簿，不是学校的报送文件，未汇总", "a district roll-up workbook, not a school's file; not merged"),
     # merge
     "not_on_roster": ("warning", "不在名册中的学校", "a school not on the roster"),
+    "layout_edition": ("warning", "工作簿用另一版本的版式生成", "the workbook was made with another edition of the layout"),
     "other_year": ("warning", "年度与其他学校的不同", "a different year from the other schools' files"),
     "superseded": ("info", "同一学校的另一文件更新，此文件已被替代", "a newer file of the same school replaces this one"),
 }

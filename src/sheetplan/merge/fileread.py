@@ -68,6 +68,7 @@ class FileReader:
         res.readable = True
         res.layout = lay.id
         res.layout_version = data.identity.get("layout_version") or str(lay.version)
+        res.layout_fingerprint = data.identity.get("layout_fingerprint")
         res.org_code = data.org_code if isinstance(data.org_code, str) else None
         res.org_name = data.org_name if isinstance(data.org_name, str) else None
         res.year = data.year

@@ -104,6 +104,7 @@ class MergeResult:
                    "layout": f.layout, "layout_version": f.layout_version, "org_code": f.org_code,
                    "org_name": f.org_name, "prepared_on": f.prepared_on, "status": STATUS[f.status][word]}
             if board:
+                rec["layout_fingerprint"] = f.layout_fingerprint
                 rec["on_roster"] = (f.index not in off_roster) if roster and f.status == "submitted" else None
                 rec["note"] = _note(f, lang)
             out.append(rec)
@@ -186,6 +187,7 @@ def combine(results: list[FileResult], layout: Layout, roster: list[RosterEntry]
                                       f"The file {r.source_file} has no organisation code; it cannot be attributed.", file=r.source_file))
     accepted = [r for r in results if r.status == "submitted"]
     _flag_other_years(accepted)
+    _flag_other_layouts(accepted, layout)
     roster_codes = {e.code: e for e in roster or []}
     schools: dict[str, School] = {}
     for e in roster or []:
@@ -259,6 +261,20 @@ def check_accounting(result: MergeResult) -> None:
     for s in result.schools:
         if s.status == "submitted" and (s.input not in by_index or by_index[s.input].org_code != s.code):
             raise IntegrityError(f"汇总中 {s.code} 的来源文件不对。", f"The source file of {s.code} in the summary is wrong.")
+
+
+def _flag_other_layouts(accepted: list[FileResult], layout: Layout) -> None:
+    """A warning on each accepted file made with another edition of the layout than the one merging it (its
+    fingerprint differs): its lists, caps and labels may not be the district's. Files made before workbooks
+    carried a fingerprint are left alone."""
+    for r in accepted:
+        if r.layout_fingerprint and r.layout_fingerprint != layout.fingerprint:
+            r.problems.append(problem(
+                "layout_edition", f"{r.org_name or ''}（{r.org_code}）的工作簿用另一版本的版式生成（指纹 {r.layout_fingerprint}，"
+                f"本次汇总用的是 {layout.fingerprint}）：下拉列表、上限或栏目可能不同，请核对。",
+                f"{r.org_name or ''} ({r.org_code}) used another edition of the layout (fingerprint {r.layout_fingerprint}; "
+                f"this merge uses {layout.fingerprint}): its lists, caps or columns may differ. Please check.",
+                file=r.source_file, value=r.layout_fingerprint))
 
 
 def _flag_other_years(accepted: list[FileResult]) -> None:

@@ -26,6 +26,7 @@ class FileResult:
     readable: bool = False
     layout: str | None = None
     layout_version: str | None = None
+    layout_fingerprint: str | None = None  # the edition of the layout the workbook was made with (its identity)
     org_code: str | None = None
     org_name: str | None = None
     year: int | None = None

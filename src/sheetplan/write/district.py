@@ -48,7 +48,8 @@ WORDS = {
            "recomputed": "本表的{balance}按汇总收录的行重新计算：从{opening}起，逐行加{plus}、减{minus}。有错误而退回的行"
                          "不计入（见{problems}），所以可能与学校自己表中的{balance}不同。每所学校最后一行的{balance}"
                          "＝{opening}＋{plus}合计－{minus}合计，与“{summary}”表一致。",
-           "run": "汇总批次：{run}（导出文件夹 manifest.json 中的批次号与此相同，即为同一次汇总的结果）"},
+           "run": "汇总批次：{run}（导出文件夹 manifest.json 中的批次号与此相同，即为同一次汇总的结果）",
+           "edition": "另一版本，指纹"},
     "en": {"code": "Org code", "name": "Organisation", "status": "Status", "errors": "Errors", "warnings": "Warnings",
            "rejected": "Rows rejected", "source": "Source file", "row": "Source row", "total": "Total", "summary": "Summary",
            "submissions": "Submissions", "problems": "Problems", "notes": "Notes", "breakdowns": "Breakdowns",
@@ -70,7 +71,8 @@ WORDS = {
                          "row by row. Rows rejected for an error are left out (see {problems}), so it may differ from the "
                          "{balance} in a school's own workbook. Each school's last {balance} = {opening} + total {plus} − "
                          "total {minus}, as on {summary}.",
-           "run": "Merge run: {run} (an export folder whose manifest.json has the same run is from the same merge)"},
+           "run": "Merge run: {run} (an export folder whose manifest.json has the same run is from the same merge)",
+           "edition": "another edition, fingerprint"},
 }
 # 提交情况 and 问题清单, column by column: the record key and the width (None: measured from the contents). Printed:
 # 问题清单 up to 原始行 (the code's row number and the file's name are for the screen; 单位 and 单元格 say where).
@@ -381,6 +383,8 @@ class _District:
                 rec["status"] = self.w["off_roster"].format(status=rec["status"])
             if rec["layout"] == self.layout.id:  # people know a layout by its title
                 rec["layout"] = self.layout.title[self.lang]
+            if rec["layout_fingerprint"] and rec["layout_fingerprint"] != self.layout.fingerprint:
+                rec["layout"] = f"{rec['layout']}（{self.w['edition']} {rec['layout_fingerprint']}）"
         for i, rec in enumerate(records, start=1):
             height = wrapped_height((str(rec[k]), w) for k, w in SUB_COLUMNS if k in WRAPPED and w and rec[k])
             if height:  # before the row's cells: constant-memory mode writes a row once the next one starts
