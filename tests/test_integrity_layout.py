@@ -221,3 +221,23 @@ def test_every_kind_is_refused_in_the_other_list(kind):
     assert zh.startswith(f"版式文件 mine.yaml 的 sheets[5].{wrong}[0].kind：")
     assert f"须写在 {right} 下" in zh and f"不能写在 {wrong} 下" in zh
     assert f"belongs under {right}" in en
+
+
+def test_a_renamed_copy_reads_the_workbooks_made_before_the_rename(tmp_path):
+    """Presentation issue point 20: a district that gives its copy its own id (as layout export asks) still reads the
+    workbooks its schools were given with the built-in layout, with a warning, not as another layout's file."""
+    from sheetplan.layout.load import export_source
+    from sheetplan.report.check import check_file
+    from sheetplan.write import Org, write_template
+
+    text = export_source("school").replace("\nid: school\n", "\nid: xq_district\n", 1)
+    assert "derived_from: school@1" in text and "id: xq_district" in text
+    mine = tmp_path / "xq.yaml"
+    mine.write_text(text, encoding="utf-8")
+    lay = load_layout(mine)
+    assert lay.id == "xq_district" and lay.derived_from == "school@1"
+    made = tmp_path / "S1.xlsx"
+    write_template(load_layout("school"), Org("一校", "S1", 2025), made)
+    data = check_file(made, lay)
+    assert data.readable
+    assert [p.code for p in data.report if p.severity != "info"] == ["layout_edition"]

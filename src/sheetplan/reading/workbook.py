@@ -833,7 +833,14 @@ def _read(data: WorkbookData, book: _Book, kind: str) -> None:
         rows = book.rows(META_SHEET)
         data.identity = {str(r[0]): show(r[1]) for r in rows[1:] if len(r) > 1 and r[0]}
     if data.identity:
-        if data.identity.get("layout") != layout.id:
+        base = (layout.derived_from or "").split("@", 1)[0]
+        if data.identity.get("layout") != layout.id and base and data.identity.get("layout") == base:
+            # A district's renamed copy reads the workbooks its schools were given before the rename.
+            data.add("layout_edition",
+                     f"文件 {data.display} 用版式“{base}”生成，本次按其派生版式“{layout.id}”读取，请核对下拉列表和上限。",
+                     f"The file {data.display} was made with layout '{base}'; it is read with '{layout.id}', derived "
+                     "from it. Please check its lists and caps.")
+        elif data.identity.get("layout") != layout.id:
             data.kind = None
             data.add("unknown_layout",
                      f"文件 {data.display} 是“{data.identity.get('layout')}”版式的工作簿，不是“{layout.id}”版式。",
