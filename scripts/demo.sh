@@ -12,6 +12,8 @@ $SP new --roster samples/roster.csv --year 2025 -o out/templates
 $SP merge samples/submitted --roster samples/roster.csv -o out/区汇总_2025.xlsx --export out/export || [ $? -eq 1 ]
 $SP check samples/submitted/城南片/XQ004_新桥区城南中学_2025.xlsx --annotate out/XQ004_问题标注.xlsx || [ $? -eq 1 ]
 echo
+echo "完成。请看 out/：区汇总_2025.xlsx（区级汇总）、templates/（每校一份模板）、"
+echo "XQ004_问题标注.xlsx（标出问题的学校工作簿）、export/（CSV 导出）。"
 echo "Done. Look in out/: 区汇总_2025.xlsx (the district roll-up), templates/ (one per school),"
 echo "XQ004_问题标注.xlsx (a school's file with its problems marked), export/ (CSV):"
 ls -1 out
