@@ -104,7 +104,8 @@ _WORDS = st.one_of(
     st.text(alphabet="0123456789-./年月日", min_size=1, max_size=12),
     st.sampled_from(_LIST_VALUES + sorted(ERROR_VALUES) + [
         "inf", "-inf", "nan", "NaN", "1e999", "1e308", "罗强", "#", "#1", "0", "-0", "+0", "-0.0", "0.005", "1,200.00",
-        "１２００", "(100)", "13900007567", "１３９００００７５６７", "9" * 40, "2025-03-08", "2025年3月8日", "3月"]),
+        "１２００", "(100)", "13900007567", "１３９００００７５６７", "9" * 40, "2025-03-08", "2025年3月8日", "3月",
+        "'004", "'", "''", "' 004", "'13900007567", "'已完成"]),
     st.text(max_size=8),
 )
 TEXT = st.builds(lambda a, w, b: a + w + b, st.text(alphabet=SPACES, max_size=2), _WORDS, st.text(alphabet=SPACES, max_size=2))
@@ -140,6 +141,7 @@ def _same(a, b) -> bool:
 @example(column=["#DIV/0!", "", " 已完成", "已完成\u3000"], year=2025)
 @example(column=[dt.date(2026, 1, 31), dt.datetime(2026, 2, 1, 8, 0), dt.date(2025, 1, 1)], year=2025)
 @example(column=[CellError("已完成"), "1200", 714.455, 1e16 + 1], year=None)
+@example(column=["'004", "'", "'13900007567"], year=2025)
 def test_every_fast_path_agrees_with_the_types_own_parser(column, year):
     """Whatever the one shortcut (fast_column) takes, the type's own parser (parse_full) reads the same, without a finding.
 
@@ -194,3 +196,71 @@ def test_an_error_value_is_never_blank(sheet, key, raw):
     shown = raw.strip()
     assert [x.code for x in parsed.findings] == ["error_value"]
     assert f"是错误值“{shown}”" in parsed.findings[0].zh
+
+
+# --------------------------------------------------------------------------- the apostrophe a spreadsheet hides
+
+
+@pytest.mark.parametrize(("sheet", "key", "raw", "value"), [
+    ("ledger", "voucher", "'004", "004"),
+    ("ledger", "summary", "'三八节活动", "三八节活动"),
+    ("info", "org_code", "'XQ001", "XQ001"),
+    ("info", "phone", "'13812345678", "13812345678"),
+    ("entries", "phone", " '0755-12345678 ", "0755-12345678"),
+])
+def test_a_text_prefix_apostrophe_is_read_away_with_a_note(sheet, key, raw, value):
+    """Issue point 13: '004 typed into a text-formatted cell is stored by LibreOffice with its apostrophe, which a
+    General cell would have hidden; it is read as 004, with an info note keeping what the cell holds."""
+    f = _field(sheet, key)
+    assert fast_column(f, 2025, LAYOUT, None)([raw]) == [SLOW]
+    parsed = parse(f, raw, 2025, LAYOUT)
+    assert parsed.value == value
+    assert [(x.code, x.zh) for x in parsed.findings] == [
+        ("normalized", f"{f.label['zh']}“{raw}”前面的单引号是表格软件“按文字保存”的标记，不算内容，已按“{value}”读取。")]
+    assert f"'{raw}'" in parsed.findings[0].en and f"read as '{value}'" in parsed.findings[0].en
+
+
+@pytest.mark.parametrize("raw", ["'", "O'Brien", "004'"])
+def test_an_apostrophe_that_is_part_of_the_text_stays(raw):
+    """Issue point 13: only a leading apostrophe before something is the prefix; a lone one, or one inside, is text."""
+    parsed = parse(_field("ledger", "summary"), raw, 2025, LAYOUT)
+    assert parsed.value == raw and parsed.findings == []
+
+
+def test_a_rejected_code_keeps_no_note_about_its_apostrophe():
+    """Issue point 13: a code that is wrong after the apostrophe is read away says only what is wrong with it."""
+    parsed = parse(_field("info", "org_code"), "'XQ 001", 2025, LAYOUT)
+    assert parsed.value is None and [x.code for x in parsed.findings] == ["invalid_code"]
+
+
+# --------------------------------------------------------------------------- text in a number or date cell
+
+
+@pytest.mark.parametrize(("sheet", "key", "raw", "zh", "en"), [
+    ("ledger", "expense", "1200元", "支出“1200元”是文字，已按“1200”读取；工作簿自身的合计和公式不计入它，请改填为数字。",
+     "Expense '1200元' is text, read as '1200'; the workbook's own totals ignore it until it is retyped as a number."),
+    ("ledger", "date", "2025年3月8日", "日期“2025年3月8日”是文字，已按“2025-03-08”读取；工作簿自身的合计和公式不计入它，请改填为日期。",
+     "Date '2025年3月8日' is text, read as '2025-03-08'; the workbook's own totals ignore it until it is retyped as a date."),
+    ("schedule", "actual_people", "30人", "实际人数“30人”是文字，已按“30”读取；工作簿自身的合计和公式不计入它，请改填为数字。",
+     "Actual people '30人' is text, read as '30'; the workbook's own totals ignore it until it is retyped as a number."),
+])
+def test_text_in_a_number_or_date_cell_asks_for_that_kind_only(sheet, key, raw, zh, en):
+    """Issue point 15: the advice names what the cell should hold (数字, or 日期 for a date), and the field without
+    the unit in brackets its label ends with (支出, not 支出(元))."""
+    parsed = parse(_field(sheet, key), raw, 2025, LAYOUT, in_formulas=True)
+    assert [(x.code, x.zh, x.en) for x in parsed.findings] == [("stored_as_text", zh, en)]
+
+
+@pytest.mark.parametrize(("sheet", "key", "raw", "zh", "en"), [
+    ("info", "members", -3, "会员人数“-3”超出范围（应为 0–100000）。", "Members '-3' is out of range (expected 0–100000)."),
+    ("ledger", "income", -5, "收入(元)“-5”超出范围（应不小于 0）。", "Income (yuan) '-5' is out of range (expected at least 0)."),
+])
+def test_a_range_is_said_in_words(sheet, key, raw, zh, en):
+    """Issue point 17: a bound is said in words (不小于 0), as the 填写说明 says it, not with ≥ or ≤."""
+    parsed = parse(_field(sheet, key), raw, 2025, LAYOUT)
+    assert [(x.code, x.zh, x.en) for x in parsed.findings] == [("out_of_range", zh, en)]
+
+
+def test_a_parsed_value_has_no_verdict_of_its_own():
+    """Cleanup: Parsed.ok was used nowhere; what a finding means is the catalogue's severity of its code."""
+    assert not hasattr(parse(_field("ledger", "summary"), "x", 2025, LAYOUT), "ok")

@@ -208,7 +208,7 @@ def test_custom_layout_used_everywhere(tmp_path):
     values = [lists.cell(r, col).value for r in range(2, 14)]
     assert values[-1] == "飞盘"
     readme = " ".join(str(c.value) for row in wb["填写说明"].iter_rows() for c in row if c.value)
-    assert "生日 ≤ 300" in readme and "飞盘" in readme
+    assert "生日 300 元" in readme and "飞盘" in readme
     assert load_layout(mine).sheet("care").rules[0].params["caps"]["生日"] == 300
 
 
@@ -248,3 +248,36 @@ def test_a_stamped_workbook_equals_a_fresh_one(layout, name, code, lang):
             assert [(str(d.sqref), d.formula1) for d in ws.data_validations.dataValidation] == [
                 (str(d.sqref), d.formula1) for d in other.data_validations.dataValidation]
         assert {p.name: p.value for p in a.custom_doc_props.props} == {p.name: p.value for p in b.custom_doc_props.props}
+
+
+def test_an_untouched_template_is_one_empty_submission_warning(tmp_path, layout):
+    """Issue point 6: a template sent back as it came counted as submitted with zeros and no word; now `check`
+    says so once, at 基本信息's 本年度无此项 line, as a warning (the file is still read and merged)."""
+    from sheetplan.layout.geometry import form_cell
+    from sheetplan.report.check import check_file
+
+    path = tmp_path / "t.xlsx"
+    write_template(layout, Org("测试小学", "T001", 2025), path)
+    data = check_file(path, layout)
+    assert [(p.code, p.severity, p.sheet, p.cell) for p in data.report] == [
+        ("empty_submission", "warning", "基本信息", form_cell(layout.sheet("info"), "nothing_to_report"))]
+    assert not data.report.has_errors
+
+
+def test_a_school_says_which_tables_it_had_nothing_for(tmp_path, layout):
+    """Issue point 6: filled tables and the empty ones named under 本年度无此项 give no warning; an empty table it
+    does not name is one empty_table warning at that sheet."""
+    import datetime as dt
+
+    from sheetplan.report.check import check_file
+    from sheetplan.write import Filled
+
+    rows = {"plan": [{"category": "文体活动", "task": "教工踏青"}], "schedule": [{"month": 4, "activity": "踏青"}],
+            "ledger": [{"date": dt.date(2025, 1, 5), "summary": "会费", "category": "会费收入", "income": 100.0}]}
+    path = tmp_path / "t.xlsx"
+    write_template(layout, Org("测试小学", "T001", 2025), path,
+                   filled=Filled(info={"nothing_to_report": "慰问记录、比赛报名"}, rows=rows))
+    assert [p.code for p in check_file(path, layout).report if p.severity != "info"] == []
+    write_template(layout, Org("测试小学", "T001", 2025), path, filled=Filled(info={"nothing_to_report": "比赛报名"}, rows=rows))
+    found = [(p.code, p.sheet, p.cell) for p in check_file(path, layout).report if p.severity != "info"]
+    assert found == [("empty_table", "慰问记录", None)]

@@ -359,6 +359,68 @@ def test_cross_sum_left_not_greater(school):
     assert run(school, rule, workbook(school, {"schedule": schedule, "ledger": ledger})) == []
 
 
+# --------------------------------------------------------------------------- tables left empty
+
+
+def _filled(school: Layout, empty: tuple[str, ...] = ()) -> dict[str, list[dict[str, Any]]]:
+    """One row in every table of the school layout, none in the tables named in ``empty``."""
+    one_row = {"plan": {"category": "文体活动", "task": "教工踏青"}, "schedule": {"month": 4, "activity": "踏青"},
+               "care": {"date": D("2025-02-01"), "member": "王老师", "reason": "生日", "amount": 200.0},
+               "ledger": _ledger(), "entries": {"event": "跳绳", "name": "陈明", "gender": "男"}}
+    return {s.key: [] if s.key in empty else [one_row[s.key]] for s in school.tables}
+
+
+def test_empty_tables_flags_a_table_without_rows(school):
+    """Issue point 6: a table without a single row is flagged at its sheet, unless 基本信息 says it had nothing."""
+    rule = school_rule(school, "info", "empty_tables")
+    assert run(school, rule, workbook(school, _filled(school))) == []
+    p = one(run(school, rule, workbook(school, _filled(school, ("entries",)))))
+    assert (p.code, p.severity, p.sheet, p.cell, p.table) == ("empty_table", "warning", "比赛报名", None, "entries")
+    assert p.message_zh == "比赛报名一行也没有填写。本年度确实没有的，请在基本信息的“本年度无此项”中写上“比赛报名”。"
+    assert p.message_en == ("Competition entries has no rows. If there was nothing this year, write 'Competition entries' "
+                            "under 'Nothing to report this year' on Basic info.")
+    # said on 基本信息 (in either language, with any separator, width-folded): no warning
+    for said in ("比赛报名", " 慰问记录、比赛报名 ", "Competition entries", "ｅｎｔｒｉｅｓ;care"):
+        data = workbook(school, _filled(school, ("entries", "care")), info={"nothing_to_report": said})
+        found = run(school, rule, data)
+        assert "entries" not in [p.table for p in found], said
+        assert not any("不是表名" in p.message_zh for p in found), said  # every word was understood
+    data = workbook(school, _filled(school, ("care",)), info={"nothing_to_report": "比赛报名"})
+    assert [p.table for p in run(school, rule, data)] == ["care"]  # only the table it names is excused
+
+
+def test_empty_tables_names_the_words_it_did_not_understand(school):
+    """Issue point 6: a name that is no table's (a typo) is quoted back with the names to choose from."""
+    rule = school_rule(school, "info", "empty_tables")
+    data = workbook(school, _filled(school, ("care",)), info={"nothing_to_report": "慰问纪录"})
+    p = one(run(school, rule, data))
+    assert p.table == "care"
+    assert p.message_zh.endswith("（“本年度无此项”中的“慰问纪录”不是表名，可填：工作计划、月度安排、慰问记录、经费台账、比赛报名。）")
+
+
+def test_empty_tables_says_once_that_the_whole_workbook_is_empty(school):
+    """Issue point 6: the template sent back untouched is one empty_submission at the 基本信息 line, not a warning
+    per table; a table it names as having nothing still leaves the others flagged one by one."""
+    rule = school_rule(school, "info", "empty_tables")
+    everything = tuple(s.key for s in school.tables)
+    p = one(run(school, rule, workbook(school, _filled(school, everything))))
+    assert (p.code, p.severity, p.sheet, p.cell, p.field) == (
+        "empty_submission", "warning", "基本信息", form_cell(school.sheet("info"), "nothing_to_report"), "nothing_to_report")
+    assert p.message_zh.startswith("各表都没有填写，这像是一份没有填过的空白工作簿。")
+    data = workbook(school, _filled(school, everything), info={"nothing_to_report": "比赛报名"})
+    assert sorted(p.table for p in run(school, rule, data)) == ["care", "ledger", "plan", "schedule"]
+    assert {p.code for p in run(school, rule, workbook(school, _filled(school, everything),
+                                                       info={"nothing_to_report": "比赛报名"}))} == {"empty_table"}
+
+
+def test_empty_tables_leaves_a_missing_sheet_to_missing_sheet(school):
+    """Issue point 6: a table the file lacks is reported as missing_sheet by the reader, not as empty here."""
+    rule = school_rule(school, "info", "empty_tables")
+    tables = _filled(school)
+    del tables["entries"]
+    assert run(school, rule, workbook(school, tables)) == []
+
+
 def _stored(layout: Layout, org: tuple[str, str], source_row: int, values: dict[str, Any]) -> tuple:
     """A row as merge stores it: org_code, org_name, values in field order, source_file, source_row."""
     keys = [f.key for f in layout.sheet("entries").fields]

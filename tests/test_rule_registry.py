@@ -129,7 +129,8 @@ def test_every_rule_of_the_school_layout_is_described_by_its_kind():
             text = describe_rule(r, layout, lang)
             assert text and severity in text, (r.kind, lang, text)
     cross = describe_rule(layout.cross_checks[0], layout, "zh")
-    assert cross.startswith("慰问记录·慰问金(元)合计应与经费台账·支出(元)（明细科目 ∈ ") and cross.endswith("（提醒）")
+    assert cross == ("慰问记录的慰问金合计应与经费台账中明细科目是职工集体福利支出、送温暖费或困难职工帮扶费，"
+                     "或摘要含有“慰问”的各笔支出合计相符（提醒）")
 
 
 def test_importing_the_registry_loads_neither_the_layout_nor_the_reader():
@@ -217,3 +218,16 @@ def test_a_rule_across_tables_keeps_its_default_severity():
     data = _school()
     del data["sheets"][1]["rules"][0]["severity"]
     assert parse_layout(_dump(data), "mine.yaml").sheet("plan").rules[0].severity == "error"
+
+
+def test_the_kind_for_empty_tables_reports_catalogue_codes_as_warnings():
+    """Issue point 6: empty_tables is registered like every kind, written under 基本信息's rules of the school
+    layout, and both codes it reports (the rule's, and empty_submission for a blank workbook) are in the catalogue."""
+    from sheetplan.problems import CATALOGUE
+    from sheetplan.rules.empty import EMPTY_SUBMISSION
+
+    kind = KINDS["empty_tables"]
+    assert kind.scope == "file" and kind.default_severity == "warning" and isinstance(kind.formula, NoFormula)
+    rule = next(r for r in load_layout("school").sheet("info").rules if r.kind == "empty_tables")
+    assert (rule.code, rule.severity, dict(rule.params)) == ("empty_table", "warning", {"field": "nothing_to_report"})
+    assert CATALOGUE[rule.code][0] == CATALOGUE[EMPTY_SUBMISSION][0] == "warning"

@@ -293,3 +293,29 @@ def test_prefilled_balances_are_what_libreoffice_computes(tmp_path, lo, layout):
             checked += 1
     assert checked == sum(1 for r in LEDGER if r is not None)
     assert stored[data_cell(ledger, "balance", 2)].value == pytest.approx(OPENING + 1860 + 12000)
+
+
+def test_an_apostrophe_typed_before_a_code_is_read_away(tmp_path, lo, layout):
+    """Issue point 13: '004 typed into 凭证号 (a text-formatted column) is stored by LibreOffice with its
+    apostrophe — a General cell would have hidden it — and read back as 004, with an info note keeping '004."""
+    from sheetplan.reading.workbook import read_workbook
+
+    template, typed = tmp_path / "t.xlsx", tmp_path / "typed.xlsx"
+    write_template(layout, Org("测试小学", "T001", YEAR), template)
+    ledger, info = layout.sheet("ledger"), layout.sheet("info")
+    voucher, phone = data_cell(ledger, "voucher", 0), form_cell(info, "phone")
+    lo.fill(template, typed, {
+        ledger.name["zh"]: {data_cell(ledger, "date", 0): "2025-03-08", voucher: "'004",
+                            data_cell(ledger, "summary", 0): "收取会费", data_cell(ledger, "category", 0): "会费收入",
+                            data_cell(ledger, "income", 0): 100},
+        info.name["zh"]: {phone: "'13812345678"}})
+    wb = openpyxl.load_workbook(typed)
+    assert wb[ledger.name["zh"]][voucher].value == "'004"  # what LibreOffice stores, apostrophe and all
+    assert wb[info.name["zh"]][phone].value == "'13812345678"
+    data = read_workbook(typed, layout)
+    assert data.tables["ledger"].records[0].values["voucher"] == "004"
+    assert data.info["phone"] == "13812345678"
+    notes = {p.field: p for p in data.report if p.code == "normalized"}
+    assert (notes["voucher"].severity, notes["voucher"].cell, notes["voucher"].value) == ("info", voucher, "'004")
+    assert notes["voucher"].message_zh == "凭证号“'004”前面的单引号是表格软件“按文字保存”的标记，不算内容，已按“004”读取。"
+    assert notes["phone"].value == "'13812345678"

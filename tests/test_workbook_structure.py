@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
+from html import unescape
+
 import openpyxl
 import pytest
 
-from sheetplan.layout.geometry import FIRST_DATA_ROW, col_letter, column_of, last_data_row
-from sheetplan.write import Org, write_template
+from sheetplan.layout.geometry import FIRST_DATA_ROW, col_letter, column_of, last_data_row, summary_col
+from sheetplan.write import Org, summary_cells, write_template
+from sheetplan.write.template import PRINT_NAME, summary_lines
 
 
 def _column_style(ws, index: int):
@@ -82,7 +87,52 @@ def test_printing_a4_landscape_with_repeated_headers(wb, layout):
         assert ws.page_setup.paperSize == 9
         assert ws.print_title_rows == "$1:$2"
         assert ws.sheet_properties.pageSetUpPr.fitToPage
-    assert wb["填写说明"].page_setup.paperSize == 9
+    readme = wb["填写说明"]
+    assert (readme.page_setup.paperSize, readme.page_setup.orientation) == (9, "landscape")  # issue point 17
+
+
+def test_a_table_without_formulas_prints_its_rows_and_totals(wb, layout):
+    """Issue point 10: the print area of a table whose prepared rows hold nothing spans the table and its summary
+    lines, down its rows; the applications leave out the pages at its end that hold nothing."""
+    for sheet in layout.tables:
+        if any(f.type == "formula" for f in sheet.fields):
+            continue
+        lines = summary_lines(sheet)
+        last = summary_col(sheet) + 1 if lines else len(sheet.fields) - 1
+        assert wb[sheet.name["zh"]].print_area == f"'{sheet.name['zh']}'!$A$1:${col_letter(last)}${last_data_row(sheet) + 1}"
+
+
+def test_the_ledger_prints_down_to_its_last_filled_row(tmp_path, layout):
+    """Issue point 10: every ledger row holds a 余额 formula, content to Excel, WPS and LibreOffice even while it
+    shows nothing, so a fixed print area printed 17 pages for an empty ledger. Its print area is a formula of the
+    sheet's own name, from A1 down to the last filled row, across the table and its totals; openpyxl, which
+    cannot resolve it, loads the file without a warning (a warning fails these tests)."""
+    path = tmp_path / "t.xlsx"
+    write_template(layout, Org("测试小学", "T001", 2025), path)
+    ledger = layout.sheet("ledger")
+    with zipfile.ZipFile(path) as z:
+        book = z.read("xl/workbook.xml").decode("utf-8")
+    sheet_id = [s.key for s in layout.sheets].index("ledger") + 1  # after 填写说明
+    names = dict(re.findall(rf'<definedName name="([^"]+)" localSheetId="{sheet_id}">([^<]+)</definedName>', book))
+    assert names["_xlnm.Print_Area"] == f"'经费台账'!{PRINT_NAME}"
+    data = f"'经费台账'!$A$3:${col_letter(len(ledger.fields) - 1)}${last_data_row(ledger) + 1}"
+    least = 2 + len(summary_lines(ledger))
+    assert unescape(names[PRINT_NAME]) == (
+        f"OFFSET('经费台账'!$A$1,0,0,MAX({least},SUMPRODUCT(MAX(({data}<>\"\")*ROW({data})))),{summary_col(ledger) + 2})")
+    assert not openpyxl.load_workbook(path)["经费台账"].print_area
+
+
+def test_the_totals_stand_beside_the_first_rows_and_the_breakdowns_beyond_them(layout):
+    """Issue point 10: the summary lines (the totals) take the two columns after the gap, from the first data row,
+    where they are printed; the breakdown tables stand to their right, for the screen only."""
+    for sheet in layout.tables:
+        cells = summary_cells(layout, sheet, "zh")
+        lines = summary_lines(sheet)
+        col = summary_col(sheet)
+        placed = {c.key[0]: (c.row, c.col) for c in cells if c.kind == "formula" and len(c.key) == 1}
+        assert placed == {item.key: (FIRST_DATA_ROW + i, col + 1) for i, item in enumerate(lines)}
+        breakdowns = [c for c in cells if len(c.key) == 3]
+        assert all(c.col >= (col + 3 if lines else col) for c in breakdowns)
 
 
 def test_identity_in_properties_and_hidden_sheet(wb):

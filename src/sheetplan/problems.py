@@ -58,6 +58,8 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "care_ledger_mismatch": ("warning", "慰问金合计与台账中慰问支出不符", "care cash total differs from the ledger's care expenses"),
     "schedule_ledger_mismatch": ("warning", "月度安排支出多于台账职工活动支出", "the schedule spends more than the ledger's activity expenses"),
     "duplicate_across_schools": ("warning", "同一人被两所学校报名", "the same person entered by two schools"),
+    "empty_table": ("warning", "表中一行也没有填写，基本信息中也没有说明本年度无此项", "a table has no rows, and 基本信息 does not say it had nothing this year"),
+    "empty_submission": ("warning", "各表都没有填写，像是没有填过的空白工作簿", "none of the tables has a row: a blank template sent back"),
     # the workbook as a whole
     "missing_sheet": ("error", "缺少工作表", "a sheet is missing"),
     "missing_column": ("error", "缺少栏目", "a column is missing"),

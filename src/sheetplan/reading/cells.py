@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..layout.fields import TEXT_TYPES, FieldSpec, field_spec
+from ..rules.text import Text, unbracketed
 
 if TYPE_CHECKING:
     from ..layout import Field, Layout
@@ -85,10 +86,6 @@ class Parsed:
     findings: list[Finding] = field(default_factory=list)
     blank: bool = False
 
-    @property
-    def ok(self) -> bool:
-        return not any(f.code not in ("normalized", "stored_as_text", "default_used") for f in self.findings)
-
 
 def is_blank(raw: Any) -> bool:
     """True for a cell a person left empty: nothing (``None``, or ``""`` as the reader gives an empty cell), or only spaces.
@@ -121,11 +118,27 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
 
 
-def _num(x: float) -> str:
+def _bound_text(x: float) -> str:
+    """A bound of a range in a message: 0, 100000, 0.5 (no needless decimals)."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-class _Ctx:
+def _without_text_prefix(text: str) -> str | None:
+    """``text`` without the apostrophe a spreadsheet takes as "keep this as text" ('004 → 004), or None.
+
+    In a cell of the General format Excel, WPS and LibreOffice hide that apostrophe; in a cell formatted as
+    text (as the template's codes and phone numbers are) LibreOffice keeps it as part of the value. Only a
+    leading apostrophe followed by something is such a prefix: a lone ' stays what it is.
+    """
+    if text[:1] != "'":
+        return None
+    bare = text[1:].strip()
+    return bare or None
+
+
+class _Reading:
+    """The reading of one cell for one field: the field, what it accepts, and the result built up."""
+
     def __init__(self, f: Field, spec: FieldSpec, year: int | None, in_formulas: bool) -> None:
         self.f = f
         self.spec = spec
@@ -156,12 +169,30 @@ class _Ctx:
         if not self.in_formulas:
             self.note(raw, value)
             return
+        # Say what the cell should hold — a date for a date field, a number otherwise — and name the field as a
+        # clerk says it: 支出“1200元”, not 支出(元)“1200元”, whose unit the value itself repeats.
+        kind_zh, kind_en = ("日期", "a date") if isinstance(value, dt.date) else ("数字", "a number")
+        name = unbracketed(Text(self.label["zh"], self.label["en"]))
         self.out.findings.append(Finding(
             "stored_as_text",
-            f"{self.label['zh']}“{show(raw)}”是文字，已按“{show(value)}”读取；工作簿自身的合计和公式不计入它，请改填为数字或日期。",
-            f"{self.label['en']} '{show(raw)}' is text, read as '{show(value)}'; the workbook's own totals ignore it "
-            "until it is retyped as a number or date.",
+            f"{name.zh}“{show(raw)}”是文字，已按“{show(value)}”读取；工作簿自身的合计和公式不计入它，请改填为{kind_zh}。",
+            f"{name.en} '{show(raw)}' is text, read as '{show(value)}'; the workbook's own totals ignore it "
+            f"until it is retyped as {kind_en}.",
         ))
+
+    def without_prefix(self, raw: Any, text: str) -> str:
+        """``text`` without a leading text-prefix apostrophe ('004 → 004), noting the change with the original."""
+        bare = _without_text_prefix(text)
+        if bare is None:
+            return text
+        lab = self.label
+        self.out.findings.append(Finding(
+            "normalized",
+            f"{lab['zh']}“{show(raw)}”前面的单引号是表格软件“按文字保存”的标记，不算内容，已按“{bare}”读取。",
+            f"{lab['en']} '{show(raw)}' starts with the apostrophe a spreadsheet uses to keep a value as text, "
+            f"which is not part of it: read as '{bare}'.",
+        ))
+        return bare
 
 
 def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas: bool = True) -> Parsed:
@@ -172,7 +203,7 @@ def parse_full(f: Field, raw: Any, year: int | None, layout: Layout, in_formulas
     otherwise only an ``info`` note. :func:`fast_column` is held to agree with this
     function on every cell it takes (tests/test_fieldtypes.py).
     """
-    ctx = _Ctx(f, field_spec(f, year, layout), year, in_formulas)
+    ctx = _Reading(f, field_spec(f, year, layout), year, in_formulas)
     if isinstance(raw, str):
         if isinstance(raw, ExternalFormula):
             return ctx.bad("external_reference",
@@ -241,14 +272,14 @@ def _shortcut(spec: FieldSpec, if_blank: Any) -> Callable[[Sequence[Any]], list[
         # Text that is already tidy is taken as it is: not empty, not too long, no space to strip at either end
         # (str.strip and str.isspace agree on what a space is), and not starting with "#" — the error values'
         # text (#N/A …) goes to the full parser, which reports it. A code must also be plain ASCII: a full-width
-        # one (００１) is folded and noted by the full parser. A str subclass is a cell error or a formula into
-        # another workbook, never text.
+        # one (００１) is folded and noted by the full parser, and so is a text-prefix apostrophe ('004). A str
+        # subclass is a cell error or a formula into another workbook, never text.
         limit = spec.max_length or 10**9
         if t == "code":
             return lambda column: [v if v.__class__ is str and v and len(v) <= limit and v.isascii() and not v[0].isspace()
-                                   and not v[-1].isspace() and v[0] != "#" else if_blank if v == "" else SLOW for v in column]
+                                   and not v[-1].isspace() and v[0] not in "#'" else if_blank if v == "" else SLOW for v in column]
         return lambda column: [v if v.__class__ is str and v and len(v) <= limit and not v[0].isspace() and not v[-1].isspace()
-                               and v[0] != "#" else if_blank if v == "" else SLOW for v in column]
+                               and v[0] not in "#'" else if_blank if v == "" else SLOW for v in column]
     if t in ("money", "int"):
         lo = spec.low if spec.low is not None else -math.inf
         hi = spec.high if spec.high is not None else math.inf
@@ -308,14 +339,21 @@ _MONTHS = frozenset(range(1, 13))
 _MOBILE_EXACT = re.compile(r"1[3-9][0-9]{9}")
 
 
-def _check_limits(ctx: _Ctx, raw: Any) -> None:
+def _check_limits(ctx: _Reading, raw: Any) -> None:
     spec, v = ctx.spec, ctx.out.value
     lab = ctx.f.label
     if spec.low is not None or spec.high is not None:  # int, money, month
         lo, hi = spec.low, spec.high
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            rng = f"{_num(lo)}–{_num(hi)}" if lo is not None and hi is not None else (f"≥ {_num(lo)}" if lo is not None else f"≤ {_num(hi)}")  # type: ignore[arg-type]
-            ctx.bad("out_of_range", f"{lab['zh']}“{show(raw)}”超出范围（应为 {rng}）。", f"{lab['en']} '{show(raw)}' is out of range (expected {rng}).")
+            # The range in words, as the 填写说明 says it: 应为 0–100000, 应不小于 0, 应不大于 12.
+            if lo is not None and hi is not None:
+                rng_zh, rng_en = f"应为 {_bound_text(lo)}–{_bound_text(hi)}", f"{_bound_text(lo)}–{_bound_text(hi)}"
+            elif lo is not None:
+                rng_zh, rng_en = f"应不小于 {_bound_text(lo)}", f"at least {_bound_text(lo)}"
+            else:
+                rng_zh, rng_en = f"应不大于 {_bound_text(hi)}", f"at most {_bound_text(hi)}"  # type: ignore[arg-type]
+            ctx.bad("out_of_range", f"{lab['zh']}“{show(raw)}”超出范围（{rng_zh}）。",
+                    f"{lab['en']} '{show(raw)}' is out of range (expected {rng_en}).")
     elif spec.start is not None and spec.end is not None:  # a date with a window
         start, end = spec.start, spec.end
         if not start <= v <= end:
@@ -331,15 +369,15 @@ def _check_limits(ctx: _Ctx, raw: Any) -> None:
                 f"{lab['en']} has {len(v)} characters, more than {spec.max_length}.")
 
 
-def _text(ctx: _Ctx, raw: Any) -> Parsed:
+def _text(ctx: _Reading, raw: Any) -> Parsed:
     if isinstance(raw, str):
-        ctx.out.value = raw.strip()
+        ctx.out.value = ctx.without_prefix(raw, raw.strip())
     else:
         ctx.out.value = show(raw)
     return ctx.out
 
 
-def _code(ctx: _Ctx, raw: Any) -> Parsed:
+def _code(ctx: _Reading, raw: Any) -> Parsed:
     lab = ctx.f.label
     if isinstance(raw, bool):
         return ctx.bad("invalid_code", f"{lab['zh']}“{raw}”不是代码。", f"{lab['en']} '{raw}' is not a code.")
@@ -350,7 +388,7 @@ def _code(ctx: _Ctx, raw: Any) -> Parsed:
             "normalized", f"{lab['zh']}以数字 {value} 保存，已按文本读取；若原有前导 0 已丢失，请改为文本格式重填。",
             f"{lab['en']} was stored as the number {value} and read as text; leading zeros, if any, were lost."))
     else:
-        value = raw.strip() if isinstance(raw, str) else show(raw)
+        value = ctx.without_prefix(raw, raw.strip()) if isinstance(raw, str) else show(raw)
         folded = unicodedata.normalize("NFKC", value)
         if folded != value:
             ctx.note(raw, folded, "（全角字符已转为半角）", " (full-width characters converted)")
@@ -363,7 +401,7 @@ def _code(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.out
 
 
-def _to_number(ctx: _Ctx, raw: Any, units: str) -> float | int | None:
+def _to_number(ctx: _Reading, raw: Any, units: str) -> float | int | None:
     """A float from a number or from text like ¥1,200.00 / 1200元 / 1.2万 / （100）; an int cell stays an exact int."""
     lab = ctx.f.label
     if isinstance(raw, bool) or isinstance(raw, (dt.date, dt.time, dt.timedelta)):
@@ -405,7 +443,7 @@ def _to_number(ctx: _Ctx, raw: Any, units: str) -> float | int | None:
     return value
 
 
-def _money(ctx: _Ctx, raw: Any) -> Parsed:
+def _money(ctx: _Reading, raw: Any) -> Parsed:
     value = _to_number(ctx, raw, "元")
     if value is None:
         return ctx.out
@@ -418,7 +456,7 @@ def _money(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.out
 
 
-def _int(ctx: _Ctx, raw: Any) -> Parsed:
+def _int(ctx: _Reading, raw: Any) -> Parsed:
     value = _to_number(ctx, raw, "人名个次岁位")
     if value is None:
         return ctx.out
@@ -431,7 +469,7 @@ def _int(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.out
 
 
-def _month(ctx: _Ctx, raw: Any) -> Parsed:
+def _month(ctx: _Reading, raw: Any) -> Parsed:
     lab = ctx.f.label
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         if float(raw).is_integer():
@@ -449,7 +487,7 @@ def _month(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.bad("invalid_month", f"{lab['zh']}“{show(raw)}”应为 1–12 的月份。", f"{lab['en']} '{show(raw)}' must be a month 1–12.")
 
 
-def _date(ctx: _Ctx, raw: Any) -> Parsed:
+def _date(ctx: _Reading, raw: Any) -> Parsed:
     lab = ctx.f.label
     if isinstance(raw, dt.datetime):
         ctx.out.value = raw.date()
@@ -474,7 +512,7 @@ def _date(ctx: _Ctx, raw: Any) -> Parsed:
                    f"{lab['en']} '{show(raw)}' cannot be read as a date; type it like {example}.")
 
 
-def _text_date(ctx: _Ctx, raw: str) -> dt.date | None:
+def _text_date(ctx: _Reading, raw: str) -> dt.date | None:
     s = _norm(raw)
     try:
         m = _DATE_YMD.match(s) or _DATE_COMPACT.match(s)
@@ -496,7 +534,7 @@ def _text_date(ctx: _Ctx, raw: str) -> dt.date | None:
     return None
 
 
-def _list(ctx: _Ctx, raw: Any) -> Parsed:
+def _list(ctx: _Reading, raw: Any) -> Parsed:
     f, choices = ctx.f, ctx.spec.choices
     text = show(raw).strip() if not isinstance(raw, str) else raw.strip()
     if text in ctx.spec.choice_set:
@@ -513,12 +551,12 @@ def _list(ctx: _Ctx, raw: Any) -> Parsed:
                    f"{f.label['en']} '{text}' is not in the dropdown list (choices: {', '.join(choices[:12])}).")
 
 
-def _phone(ctx: _Ctx, raw: Any) -> Parsed:
+def _phone(ctx: _Reading, raw: Any) -> Parsed:
     lab = ctx.f.label
     if isinstance(raw, (int, float)) and not isinstance(raw, bool) and float(raw).is_integer():
         text = str(int(raw))
     else:
-        text = str(raw).strip()
+        text = ctx.without_prefix(raw, str(raw).strip())
     s = unicodedata.normalize("NFKC", text).strip()
     s = re.sub(r"^\((0\d{2,3})\)", r"\1-", s)
     compact = re.sub(r"[\s-]", "", s)
@@ -538,7 +576,7 @@ def _phone(ctx: _Ctx, raw: Any) -> Parsed:
     return ctx.out
 
 
-def _formula(ctx: _Ctx, raw: Any) -> Parsed:
+def _formula(ctx: _Reading, raw: Any) -> Parsed:
     ctx.out.value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
     return ctx.out
 

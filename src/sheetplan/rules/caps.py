@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import CAPS, FILE, LIST, MAPPING, NOT_YET, NUMBER, ONE, Param, RuleKind
 from .context import FileContext, values_of
-from .text import Msg, Text, label, labels, measured, names, num, plain, spaced, unit, word
+from .text import Msg, Text, labels, measured, name, names, num, plain, spaced, unit, word
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -61,10 +61,15 @@ class CapPerRow(RuleKind):
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
-        caps = Text(*(sep.join(f"{k} ≤ {plain(v)}" for k, v in p["caps"].items()) for sep in ("，", "; ")))
-        return Text("每次{fields}合计按{by}不超过：{caps}{unit}", "{fields} per row, by {by}: {caps}{unit}").format(
-            fields=labels(layout, sheet, p["fields"]), by=label(layout, sheet, p["by"]), caps=caps,
-            unit=spaced(unit(layout, sheet, p["fields"])))
+        money = spaced(unit(layout, sheet, p["fields"]))
+        # Values sharing a cap are named together, in the layout's order: 生日 500 元；结婚、生育 … 2000 元.
+        by_cap: dict[float, list[str]] = {}
+        for value, cap in p["caps"].items():
+            by_cap.setdefault(cap, []).append(str(value))
+        caps = Text("；".join(f"{'、'.join(vs)} {plain(c)}{money.zh}" for c, vs in by_cap.items()),
+                    "; ".join(f"{', '.join(vs)} {plain(c)}{money.en}" for c, vs in by_cap.items()))
+        return Text("按{by}，每次{fields}合计不超过：{caps}", "{fields} together each time, by {by}, at most: {caps}").format(
+            fields=names(layout, sheet, p["fields"]), by=name(layout, sheet, p["by"]), caps=caps)
 
 
 class CapSum(RuleKind):
@@ -105,9 +110,9 @@ class CapSum(RuleKind):
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
         return Text("{condition}：同一{group}全年{fields}合计不超过 {cap}{unit}",
-                    "{condition}: {fields} per {group} per year ≤ {cap}{unit}").format(
+                    "{condition}: {fields} together per {group} and year at most {cap}{unit}").format(
             condition=_condition_values(p), group=labels(layout, sheet, p["group_by"]),
-            fields=labels(layout, sheet, p["fields"]), cap=plain(p["cap"]), unit=spaced(unit(layout, sheet, p["fields"])))
+            fields=names(layout, sheet, p["fields"]), cap=plain(p["cap"]), unit=spaced(unit(layout, sheet, p["fields"])))
 
 
 class CapCount(RuleKind):
@@ -143,10 +148,12 @@ class CapCount(RuleKind):
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
-        extra = ", ".join(f"{k} {plain(v)}" for k, v in (p.get("caps") or {}).items())
+        own = (p.get("caps") or {}).items()
+        person = word("person")
+        extra = Text(f"（{'，'.join(f'{k}最多 {plain(v)} {person.zh}' for k, v in own)}）",
+                     f" ({', '.join(f'{k} at most {plain(v)}' for k, v in own)})") if own else Text("", "")
         return Text("每{org}每个{group}最多报 {cap} {person}{extra}", "at most {cap} entries per {group} per {org}{extra}").format(
-            org=word("org"), group=labels(layout, sheet, p["group_by"]), cap=plain(p["cap"]), person=word("person"),
-            extra=Text(f"（{extra}）", f" ({extra})") if extra else "")
+            org=word("org"), group=labels(layout, sheet, p["group_by"]), cap=plain(p["cap"]), person=person, extra=extra)
 
 
 class CapDistinct(RuleKind):
@@ -184,7 +191,7 @@ class CapDistinct(RuleKind):
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
         return Text("每{person}最多报 {cap} 个{distinct}", "one {group} enters at most {cap} {distinct}").format(
-            person=word("person"), cap=plain(p["cap"]), distinct=label(layout, sheet, p["distinct"]),
+            person=word("person"), cap=plain(p["cap"]), distinct=name(layout, sheet, p["distinct"]),
             group=labels(layout, sheet, p["group_by"]))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .base import CHOICE, FILE, MAPPING, NOT_YET, NUMBER, ONE, VALUE_OF, Param, RuleKind
 from .context import FileContext, blank
-from .text import Msg, Text, conditions, followed, label, num, plain
+from .text import Msg, Text, conditions, followed, label, name, num, plain
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -79,9 +79,18 @@ class Compare(RuleKind):
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
-        factor = f"{plain(p['factor'])} × " if p.get("factor") else ""
-        return Text("{field}应 {op} {factor}{other}", "{field} should be {op} {factor}{other}").format(
-            field=label(layout, sheet, p["field"]), op=p["op"], factor=factor, other=label(layout, sheet, p["other"]))
+        # What each comparison asks for, in words rather than its sign; a factor is said as 预算的 1.2 倍.
+        asked = {
+            "<=": Text("{field}不应超过{other}", "{field} should not be more than {other}"),
+            "<": Text("{field}应少于{other}", "{field} should be less than {other}"),
+            ">=": Text("{field}不应少于{other}", "{field} should not be less than {other}"),
+            ">": Text("{field}应多于{other}", "{field} should be more than {other}"),
+            "==": Text("{field}应等于{other}", "{field} should equal {other}"),
+        }[p["op"]]
+        other = name(layout, sheet, p["other"])
+        if p.get("factor") not in (None, 1):
+            other = Text(f"{other.zh}的 {plain(p['factor'])} 倍", f"{plain(p['factor'])} times {other.en}")
+        return asked.format(field=name(layout, sheet, p["field"]), other=other)
 
 
 class RequiredIf(RuleKind):
@@ -173,7 +182,7 @@ class MaxWhen(RuleKind):
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
         (wk, wv), = p["when"].items()
-        return Text("{when_field}为“{when_value}”时{field}不超过 {max}", "{field} ≤ {max} when {when_field} is {when_value}").format(
+        return Text("{when_field}为“{when_value}”时{field}不超过 {max}", "{field} at most {max} when {when_field} is {when_value}").format(
             when_field=label(layout, sheet, wk), when_value=wv, field=label(layout, sheet, p["field"]), max=plain(p["max"]))
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import CHOICE, NOT_YET, SIDE, WORKBOOK, Param, RuleKind
 from .context import WorkbookContext
-from .text import Msg, Text, joined, label, measured, name, num, unit
+from .text import Msg, Text, joined, measured, name, num, row_measure, unit
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -106,24 +106,36 @@ class CrossSum(RuleKind):
             message = Text(message.zh + note.zh, f"{message.en} {note.en}")
         ctx.report(ls.key, message, value=f"{num(left)} / {num(right)}")
 
+    # The rule in words: which total should match (or not exceed) which, and which rows of the other table count.
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         p = rule.params
         left, right = p["left"], p["right"]
         ls, rs = layout.sheet(left["sheet"]), layout.sheet(right["sheet"])
+        # The rule in words: which total should match (or not exceed) which, over which rows of the other table.
+        asked = {
+            "equal": Text("{left_sheet}的{left_field}合计应与{right_sheet}{which}{right_field}合计相符",
+                          "The {left_field} total of {left_sheet} should equal the {right_field} total of "
+                          "{right_sheet}{which}"),
+            "left_not_greater": Text("{left_sheet}的{left_field}合计不应超过{right_sheet}{which}{right_field}合计",
+                                     "The {left_field} total of {left_sheet} should not exceed the {right_field} total of "
+                                     "{right_sheet}{which}"),
+        }[p["compare"]]
         conds = []
         for c in right.get("any_of") or []:
-            lab = label(layout, rs, c["field"])
-            conds.append(Text(f"{lab.zh} ∈ {'、'.join(c['in'])}", f"{lab.en} ∈ {'、'.join(c['in'])}") if "in" in c
-                         else Text(f"{lab.zh} ⊃ “{c['contains']}”", f"{lab.en} ⊃ “{c['contains']}”"))
-        cond = Text(*(("；" if lang == "zh" else "; ").join(c[lang] for c in conds) for lang in ("zh", "en")))
-        where = Text(f"（{cond.zh}）", f" ({cond.en})") if conds else Text("", "")
-        template = (Text("{left}合计应与{right}{where}相符", "{left} total should equal {right}{where}")
-                    if p["compare"] == "equal"
-                    else Text("{left}合计不应超过{right}{where}", "{left} total should not exceed {right}{where}"))
-        return template.format(
-            left=Text(f"{ls.name['zh']}·{ls.field(left['sum']).label['zh']}", f"{ls.name['en']}·{ls.field(left['sum']).label['en']}"),
-            right=Text(f"{rs.name['zh']}·{rs.field(right['sum']).label['zh']}", f"{rs.name['en']}·{rs.field(right['sum']).label['en']}"),
-            where=where)
+            field = name(layout, rs, c["field"])
+            if "in" in c:
+                values = joined((Text(str(v), str(v)) for v in c["in"]), zh_last="或", en_last=" or ")
+                conds.append(Text("{field}是{values}", "{field} is {values}").format(field=field, values=values))
+            else:
+                conds.append(Text("{field}含有“{text}”", "{field} contains “{text}”").format(field=field, text=c["contains"]))
+        which = Text("的", "")  # every row of the other table
+        if conds:
+            # A row meeting any one of the conditions counts: 或 / or between them.
+            either = Text("，或".join(t.zh for t in conds), "; or ".join(t.en for t in conds))
+            which = Text("中{conditions}的各{row}", " over the rows where {conditions}").format(
+                conditions=either, row=row_measure(rs))
+        return asked.format(left_sheet=_sheet_name(ls), left_field=name(layout, ls, left["sum"]),
+                            right_sheet=_sheet_name(rs), right_field=name(layout, rs, right["sum"]), which=which)
 
 
 def _sheet_name(sheet: Sheet) -> Text:

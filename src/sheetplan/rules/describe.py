@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from ..layout import Field, Layout, Rule
 from ..layout.fields import FieldSpec, field_spec
+from ..problems import SEVERITY_WORDS
 from .registry import kind_of
+from .text import plain
 
 TYPE_NAMES = {
     "text": ("文字", "text"),
@@ -22,12 +24,6 @@ TYPE_NAMES = {
     "phone": ("手机号（11 位）或座机（如 0755-12345678）", "mobile (11 digits) or landline (e.g. 0755-12345678)"),
     "formula": ("自动计算，请勿改动", "computed automatically, do not change"),
 }
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return ""
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def type_name(f: Field, lang: str) -> str:
@@ -47,11 +43,11 @@ def field_limits(f: Field, spec: FieldSpec, lang: str) -> list[str]:
     if spec.type in ("int", "money"):  # a month's range is in its type name
         lo, hi = spec.low, spec.high
         if lo is not None and hi is not None:
-            out.append(f"{_num(lo)}–{_num(hi)}")
+            out.append(f"{plain(lo)}–{plain(hi)}")
         elif lo is not None:
-            out.append(f"≥ {_num(lo)}" if en else f"不小于 {_num(lo)}")
+            out.append(f"at least {plain(lo)}" if en else f"不小于 {plain(lo)}")
         elif hi is not None:
-            out.append(f"≤ {_num(hi)}" if en else f"不大于 {_num(hi)}")
+            out.append(f"at most {plain(hi)}" if en else f"不大于 {plain(hi)}")
         if spec.signed:
             out.append("may be negative" if en else "可为负数")
     if spec.type == "date":
@@ -87,9 +83,6 @@ def describe_field(f: Field, layout: Layout, year: int | None, lang: str) -> str
     return sep.join(parts) + ("." if en else "。")
 
 
-SEVERITY_WORDS = {"error": ("错误", "error"), "warning": ("提醒", "warning"), "info": ("说明", "info")}
-
-
 def describe_rule(rule: Rule, layout: Layout, lang: str) -> str:
     """A rule of the layout in plain words, with its limits and its severity.
 
@@ -98,5 +91,5 @@ def describe_rule(rule: Rule, layout: Layout, lang: str) -> str:
     """
     sheet = layout.sheet(rule.sheet) if rule.sheet else None
     text = kind_of(rule).describe(rule, sheet, layout, lang)
-    zh, en = SEVERITY_WORDS[rule.severity]
-    return f"{text} ({en})" if lang == "en" else f"{text}（{zh}）"
+    word = SEVERITY_WORDS[lang][rule.severity]
+    return f"{text} ({word})" if lang == "en" else f"{text}（{word}）"

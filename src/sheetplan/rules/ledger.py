@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .base import FILE, LIST, LIST_NAME, NOT_YET, ONE, Param, RuleKind
 from .context import FileContext, blank
-from .text import Msg, Text, bare_label, label, labels, measured, names, row_measure, unit, value_noun, with_article
+from .text import Msg, Text, bare_label, measured, name, names, row_measure, unit, value_noun, with_article
 
 if TYPE_CHECKING:
     from ..layout import Layout, Rule, Sheet
@@ -54,8 +54,8 @@ class ExactlyOne(RuleKind):
             ctx.report(rec, ctx.first(keys), message)
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
-        return Text("{fields}只填一栏，且大于 0", "fill exactly one of {fields}, greater than 0").format(
-            fields=labels(layout, sheet, rule.params["fields"]))
+        return Text("{fields}只填一栏，且大于 0", "fill exactly one of {fields}, more than 0").format(
+            fields=names(layout, sheet, rule.params["fields"]))
 
 
 class Direction(RuleKind):
@@ -97,8 +97,8 @@ class Direction(RuleKind):
         p = rule.params
         return Text("{income_noun}类科目填在{income}栏，{expense_noun}类科目填在{expense}栏",
                     "{income_noun} categories go in {income}, {expense_noun} categories in {expense}").format(
-            income_noun=bare_label(layout, sheet, p["income"]), income=label(layout, sheet, p["income"]),
-            expense_noun=bare_label(layout, sheet, p["expense"]), expense=label(layout, sheet, p["expense"]))
+            income_noun=bare_label(layout, sheet, p["income"]), income=name(layout, sheet, p["income"]),
+            expense_noun=bare_label(layout, sheet, p["expense"]), expense=name(layout, sheet, p["expense"]))
 
 
 class NonnegativeBalance(RuleKind):
@@ -130,7 +130,7 @@ class NonnegativeBalance(RuleKind):
 
     def description(self, rule: Rule, sheet: Sheet | None, layout: Layout) -> Text:
         return Text("{field}不应为负数", "{field} should not become negative").format(
-            field=label(layout, sheet, rule.params["field"]))
+            field=name(layout, sheet, rule.params["field"]))
 
 
 KINDS: tuple[RuleKind, ...] = (ExactlyOne(), Direction(), NonnegativeBalance())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import across, caps, compare, cross, dates, ledger, unique
+from . import across, caps, compare, cross, dates, empty, ledger, unique
 from .base import FILE, MERGE, SCOPE_OF, WORKBOOK, RuleKind
 
 if TYPE_CHECKING:
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 KINDS: dict[str, RuleKind] = {
     k.name: k
-    for k in (*compare.KINDS, *dates.KINDS, *caps.KINDS, *ledger.KINDS, *unique.KINDS, *across.KINDS, *cross.KINDS)
+    for k in (*compare.KINDS, *dates.KINDS, *caps.KINDS, *ledger.KINDS, *unique.KINDS, *empty.KINDS, *across.KINDS,
+              *cross.KINDS)
 }
 
 # The layout's list of each scope: rules (per file), merge_rules (across schools), cross_checks (across tables).

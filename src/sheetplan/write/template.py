@@ -44,6 +44,7 @@ from ..layout.geometry import (
 )
 from ..reading.cells import balance_opening, running_balances
 from ..rules.describe import describe_field, describe_rule
+from ..rules.registry import kind_of
 
 NUMBER_FORMATS = {
     "text": "@", "code": "@", "phone": "@", "list": "@",
@@ -52,6 +53,10 @@ NUMBER_FORMATS = {
 SUMMARY_FORMATS = {None: "0", "int": "0", "money": "#,##0.00", "percent": "0.0%"}
 DEFAULT_WIDTHS = {"date": 12, "money": 13, "int": 9, "month": 7, "phone": 14, "code": 12, "text": 12, "formula": 13}
 FONT = "等线"  # the default Chinese UI font of Excel; falls back cleanly elsewhere
+# The sheet-level name holding a table's print area when that area follows the filled rows. Not ASCII: openpyxl
+# reads any run of ASCII letters in a print area as a column and warns on every load of the file; it takes a
+# name without them for what it is, a print area it cannot resolve.
+PRINT_NAME = "本表打印范围"
 
 
 class TemplateError(Exception):
@@ -116,24 +121,33 @@ class SummaryCell:
     format: str | None = None
 
 
+def summary_lines(sheet: Sheet) -> list[SummaryItem]:
+    """The summary items of a table that are one line each (a label and a formula): its totals."""
+    return [item for item in sheet.summary if item.formula is not None]
+
+
 def summary_cells(layout: Layout, sheet: Sheet, lang: str) -> list[SummaryCell]:
     """Place a table's summary block; formulas are templates (resolved by the writer).
 
-    Keys: ``(item,)`` for a summary line; ``(item, row_value, column_index)``
-    for a breakdown cell, where row_value is the list item, the number, or
+    The lines (the totals: 收入合计, 期末余额 …) stand under a 汇总 heading beside the first rows of the table,
+    where they are printed with it (see :meth:`_Builder.print_area`); the breakdown tables stand one under the
+    other to the right of the lines, for the screen. Keys: ``(item,)`` for a summary line;
+    ``(item, row_value, column_index)`` for a breakdown cell, where row_value is the list item, the number, or
     ``(parent, child)`` for pairs, and ``"合计"`` for a total row.
     """
     col = summary_col(sheet)
+    out: list[SummaryCell] = []
+    lines = summary_lines(sheet)
+    if lines:
+        out.append(SummaryCell(HEADER_ROW, col, "heading", "汇总" if lang == "zh" else "Summary"))
+        for row, item in enumerate(lines, start=HEADER_ROW + 1):
+            out.append(SummaryCell(row, col, "label", item.label[lang]))
+            out.append(SummaryCell(row, col + 1, "formula", item.formula, (item.key,), item.format))  # type: ignore[arg-type]
+        col += 3  # the label and value columns, and an empty column between the blocks
     row = HEADER_ROW
-    out = [SummaryCell(row, col, "heading", "汇总" if lang == "zh" else "Summary")]
-    row += 1
     for item in sheet.summary:
         if item.formula is not None:
-            out.append(SummaryCell(row, col, "label", item.label[lang]))
-            out.append(SummaryCell(row, col + 1, "formula", item.formula, (item.key,), item.format))
-            row += 1
             continue
-        row += 1
         rows = item.rows or {}
         pairs = "pairs" in rows
         first_value_col = col + (2 if pairs else 1)
@@ -158,6 +172,7 @@ def summary_cells(layout: Layout, sheet: Sheet, lang: str) -> list[SummaryCell]:
                 rng = f"{a1(first, first_value_col + j)}:{a1(row - 1, first_value_col + j)}"
                 out.append(SummaryCell(row, first_value_col + j, "total", f"SUM({rng})", (item.key, "合计", j), c.format))
             row += 1
+        row += 1  # an empty row before the next breakdown
     return out
 
 
@@ -311,23 +326,49 @@ class _Builder:
             "format_columns": True, "format_rows": True, "autofilter": True,
         })
 
-    def page(self, ws: Worksheet, last_row: int, last_col: int, repeat: bool = True) -> None:
+    def page(self, ws: Worksheet, repeat: bool = True) -> None:
+        """Every sheet prints on A4 landscape, one page wide, with page numbers (and its title rows on each page)."""
         ws.set_landscape()
         ws.set_paper(9)  # A4
         ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
         ws.center_horizontally()
         if repeat:
             ws.repeat_rows(TITLE_ROW, HEADER_ROW)
-        ws.print_area(0, 0, last_row, last_col)
         ws.fit_to_pages(1, 0)
         ws.set_footer("&C&P / &N")
+
+    def print_area(self, ws: Worksheet, sheet: Sheet) -> None:
+        """The print area of a table: its filled rows, across the table and the summary lines (its totals).
+
+        Excel, WPS and LibreOffice leave out the pages at the end of a print area that hold no cell content, so a
+        table whose prepared rows are empty prints as many pages as it has filled rows with a fixed print area
+        over all of them. A formula is content even while it shows nothing: a fixed print area over the 500 rows
+        of a ledger, each holding its 余额 formula, printed 17 pages. A table with a formula column therefore gets
+        a print area that is itself a formula, which Excel and WPS evaluate when they print: from A1 down to the
+        last row holding anything (at least the title, the header and the summary lines). It is kept in a name
+        of the sheet's own (:data:`PRINT_NAME`) that the print area names: a reader which only understands a
+        fixed range (openpyxl) then finds no print area rather than a formula it warns about, and LibreOffice
+        keeps it when it saves the file (a print area written as the formula itself, it drops). LibreOffice (7.4)
+        does not print by it, though: it prints the used area, every row holding a formula included.
+        """
+        lines = len(summary_lines(sheet))
+        last_col = summary_col(sheet) + 1 if lines else len(sheet.fields) - 1
+        if not any(f.type == "formula" for f in sheet.fields):
+            ws.print_area(TITLE_ROW, 0, last_data_row(sheet), last_col)
+            return
+        ref = quote_sheet(ws.name)
+        data = f"{ref}!{a1(FIRST_DATA_ROW, 0, True)}:{a1(last_data_row(sheet), len(sheet.fields) - 1, True)}"
+        least = HEADER_ROW + 1 + lines  # rows: the title, the header, and the summary lines beside the first rows
+        last_filled = f'SUMPRODUCT(MAX(({data}<>"")*ROW({data})))'
+        self.define(f"{ref}!{PRINT_NAME}", f"=OFFSET({ref}!$A$1,0,0,MAX({least},{last_filled}),{last_col + 1})")
+        self.define(f"{ref}!_xlnm.Print_Area", f"={ref}!{PRINT_NAME}")
 
     # -- sheets
     def readme(self) -> None:
         lang = self.lang
         en = lang == "en"
         ws = self.wb.add_worksheet(README_SHEET[lang])
-        text_w = 96
+        text_w = 132  # with the label column, about the width of an A4 landscape page, as every page prints
         ws.set_column(0, 0, 20)
         ws.set_column(1, 1, text_w)
         ws.set_default_row(18)
@@ -380,30 +421,10 @@ class _Builder:
         if self.layout.cross_checks:
             para("Checks across sheets" if en else "跨表核对", section)
             for r in self.layout.cross_checks:
-                para(self.cross_text(r))
+                para(describe_rule(r, self.layout, lang))
         self.protect(ws)
-        self.page(ws, row, 1, repeat=False)
-        ws.set_portrait()
-
-    def cross_text(self, rule: Any) -> str:
-        lang = self.lang
-        left, right = rule.params["left"], rule.params["right"]
-        ls, rs = self.layout.sheet(left["sheet"]), self.layout.sheet(right["sheet"])
-        lname = f"{ls.name[lang]}·{ls.field(left['sum']).label[lang]}"
-        rname = f"{rs.name[lang]}·{rs.field(right['sum']).label[lang]}"
-        conds = []
-        for c in right.get("any_of", []):
-            flab = rs.field(c["field"]).label[lang]
-            if "in" in c:
-                conds.append(f"{flab} ∈ {'、'.join(c['in'])}")
-            else:
-                conds.append(f"{flab} ⊃ “{c['contains']}”")
-        cond = ("；" if lang == "zh" else "; ").join(conds)
-        if rule.params["compare"] == "equal":
-            return (f"{lname} total should equal {rname} ({cond}); a difference is a warning." if lang == "en"
-                    else f"{lname}合计应与{rname}（{cond}）相符，不一致时提醒。")
-        return (f"{lname} total should not exceed {rname} ({cond}); more is a warning." if lang == "en"
-                else f"{lname}合计不应超过{rname}（{cond}），超过时提醒。")
+        self.page(ws, repeat=False)
+        ws.print_area(0, 0, row, 1)
 
     def code_lists(self, ws: Worksheet) -> None:
         col = 0
@@ -481,14 +502,15 @@ class _Builder:
         label_w = max(display_width(f.label[lang]) for f in sheet.fields) + 4
         ws.set_column(FORM_LABEL_COL, FORM_LABEL_COL, max(16, label_w))
         ws.set_column(FORM_VALUE_COL, FORM_VALUE_COL, 36)
-        ws.set_column(FORM_HELP_COL, FORM_HELP_COL, 64)
+        help_w = 64
+        ws.set_column(FORM_HELP_COL, FORM_HELP_COL, help_w)
         ws.set_default_row(20)
         ws.merge_range(TITLE_ROW, 0, TITLE_ROW, FORM_HELP_COL, title_text(self.org, sheet.name[lang], lang), self.title_fmt())
         ws.set_row(TITLE_ROW, 28)
         for c, h in enumerate(("Item", "Value", "Notes") if en else ("项目", "填写内容", "说明")):
             ws.write_string(HEADER_ROW, c, h, self.header_fmt())
         label_fmt = self.fmt(bold=True, border=1, bg_color="#F2F2F2", locked=True)
-        help_fmt = self.fmt(border=1, font_color="#595959", locked=True, font_size=10)
+        help_fmt = self.fmt(border=1, font_color="#595959", locked=True, font_size=10, text_wrap=True)
         prefill = {"org_name": self.org.name, "org_code": self.org.code, "year": self.org.year}
         for f in sheet.fields:
             r = form_row_of(sheet, f.key)
@@ -500,12 +522,19 @@ class _Builder:
                 ws.write_blank(r, FORM_VALUE_COL, None, cell_fmt)
             else:
                 self.value(ws, r, FORM_VALUE_COL, value, cell_fmt)
-            ws.write_string(r, FORM_HELP_COL, describe_field(f, self.layout, self.org.year, lang), help_fmt)
+            help_text = describe_field(f, self.layout, self.org.year, lang)
+            # A line a rule points at says that rule too: what to write under 本年度无此项 is said there.
+            said = [describe_rule(rule, self.layout, lang) for rule in sheet.rules if kind_of(rule).fields(rule)[:1] == [f.key]]
+            if said:
+                help_text += (" " + "; ".join(t[:1].upper() + t[1:] for t in said) + ".") if en else "；".join(said) + "。"
+            ws.set_row(r, max(20, _height(help_text, help_w * 1.1)))  # the notes' font is smaller, and they wrap
+            ws.write_string(r, FORM_HELP_COL, help_text, help_fmt)
             self.validation(ws, r, r, FORM_VALUE_COL, f, sheet)
         last = form_row_of(sheet, sheet.fields[-1].key)
         ws.freeze_panes(HEADER_ROW + 1, 0)
         self.protect(ws)
-        self.page(ws, last, FORM_HELP_COL)
+        self.page(ws)
+        ws.print_area(0, 0, last, FORM_HELP_COL)
 
     def table(self, ws: Worksheet, sheet: Sheet) -> None:
         lang = self.lang
@@ -532,7 +561,8 @@ class _Builder:
         ws.autofilter(HEADER_ROW, 0, last, ncols - 1)
         self.summary(ws, sheet)
         self.protect(ws)
-        self.page(ws, last, ncols - 1)
+        self.page(ws)
+        self.print_area(ws, sheet)
         ws.hide_gridlines(0)  # print the grid too: the table is often printed
 
     def value(self, ws: Worksheet, row: int, col: int, v: Any, fmt: Any) -> None:
@@ -586,10 +616,13 @@ class _Builder:
     def summary(self, ws: Worksheet, sheet: Sheet) -> None:
         lang = self.lang
         cells = summary_cells(self.layout, sheet, lang)
-        col0 = summary_col(sheet)
-        max_col = max(c.col for c in cells)
-        ws.set_column(col0, col0, 20)
-        ws.set_column(col0 + 1, max_col, 14)
+        # Each column as wide as its labels (a value column at least 12), the empty ones between blocks left alone.
+        widths: dict[int, float] = {}
+        for c in cells:
+            text = str(c.text) if c.kind in ("heading", "label", "item") else ""
+            widths[c.col] = max(widths.get(c.col, 12), min(30, display_width(text) + 3))
+        for col, width in widths.items():
+            ws.set_column(col, col, width)
         item_cells = {c.key[0]: a1(c.row, c.col, True) for c in cells if c.kind == "formula" and len(c.key) == 1}
         heading = self.header_fmt()
         label = self.fmt(bold=True, border=1, bg_color="#F2F2F2", locked=True)
