@@ -240,4 +240,4 @@ def test_a_renamed_copy_reads_the_workbooks_made_before_the_rename(tmp_path):
     write_template(load_layout("school"), Org("一校", "S1", 2025), made)
     data = check_file(made, lay)
     assert data.readable
-    assert [p.code for p in data.report if p.severity != "info"] == ["layout_edition"]
+    assert [p.code for p in data.report if p.severity != "info"] == ["layout_edition", "empty_submission"]

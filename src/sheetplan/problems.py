@@ -53,7 +53,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "negative_balance": ("warning", "余额为负数", "the running balance is negative"),
     "gender_group_mismatch": ("error", "组别与性别不符", "the group does not match the gender"),
     "over_members": ("warning", "实际人数超过会员人数", "more people than members"),
-    "over_budget": ("warning", "实际支出超过预算的 1.2 倍", "spent more than 1.2 × budget"),
+    "over_budget": ("warning", "实际支出超过预算的 1.2 倍", "spent more than 1.2 times the budget"),
     "members_exceed_staff": ("warning", "会员人数多于在职职工人数", "more members than staff"),
     "care_ledger_mismatch": ("warning", "慰问金合计与台账中慰问支出不符", "care cash total differs from the ledger's care expenses"),
     "schedule_ledger_mismatch": ("warning", "月度安排支出多于台账职工活动支出", "the schedule spends more than the ledger's activity expenses"),

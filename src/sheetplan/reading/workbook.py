@@ -975,8 +975,11 @@ def _read_form(data: WorkbookData, sheet: Sheet, name: str, rows: list[list[Any]
     formula_keys = data.layout.formula_fields(sheet.key)
     for f in sheet.fields:
         if f.key not in where:
-            sev = "error" if f.required else "warning"
-            data.add("missing_column", f"基本信息中找不到“{f.label['zh']}”一项。", f"基本信息 has no line '{f.label['en']}'.",
+            # An optional line a newer template added (本年度无此项) is missing from every workbook made before it:
+            # a note, not a warning on each of them.
+            sev = "error" if f.required else "info"
+            data.add("missing_column", f"基本信息中找不到“{f.label['zh']}”一项（用较早的模板填写的工作簿没有这一项）。",
+                     f"基本信息 has no line '{f.label['en']}' (a workbook filled from an earlier template lacks it).",
                      severity=sev, sheet=name, field=f.key, table=sheet.key)
             continue
         r, c = where[f.key]
