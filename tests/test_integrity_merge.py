@@ -23,7 +23,6 @@ import pytest
 from click.testing import CliRunner
 
 import sheetplan.merge as merge_module
-import sheetplan.merge.pool as pool
 import standins
 from sheetplan.cli import cli
 from sheetplan.merge import FileResult, combine, merge, read_all, read_one
@@ -301,30 +300,6 @@ def test_a_file_that_kills_or_hangs_its_worker_costs_only_itself_under_every_sta
     assert [p.code for p in by_name[standins.HANG].problems] == ["timeout"]
     assert by_name["a.xlsx"].readable and by_name["b.xlsx"].readable
     assert by_name["a.xlsx"].n_rows == by_name["b.xlsx"].n_rows and by_name["a.xlsx"].n_rows["ledger"] > 0
-
-
-def test_workers_that_cannot_start_do_not_start_pool_after_pool(tmp_path, layout, monkeypatch):
-    """Issue point 13: workers that die before taking a file made read_all start 20 pools in 10 s with no file
-    done; now a pool that breaks without progress is not started again and the files are read here."""
-    started = []
-    real = pool.ProcessPoolExecutor
-
-    class Counting(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *args, **kwargs):
-            started.append(1)
-            super().__init__(*args, **kwargs)
-
-    def dies(*args, **kwargs):
-        os._exit(3)
-
-    monkeypatch.setattr(pool, "ProcessPoolExecutor", Counting)
-    monkeypatch.setattr(pool, "_init", dies)
-    files = [(XQ001, "a.xlsx"), (XQ003, "b.xlsx"), (FINAL, "c.xlsx")]
-    start = time.monotonic()
-    results = read_all(files, layout, jobs=2, start_method="fork")
-    assert time.monotonic() - start < 30
-    assert [r.readable for r in results] == [True, True, True]
-    assert len(started) == 1
 
 
 def test_workers_that_all_die_still_give_every_file_a_result(tmp_path, layout):
