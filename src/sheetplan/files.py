@@ -422,12 +422,8 @@ def atomic_output(path: str | Path) -> Iterator[IO[bytes]]:
                 raise OutputError.writing(shown, exc) from exc
             raw = _RawOutput(fd, "wb", closefd=True)
             fh = io.BufferedWriter(raw)
-        try:
+        with _failed_writes_named(raw, shown):
             yield fh
-        except Exception as exc:
-            if raw.failure is not None and not isinstance(exc, OutputError):
-                raise OutputError.writing(shown, raw.failure) from exc
-            raise
         try:
             fh.flush()
             if mode is not None:
@@ -448,6 +444,18 @@ def atomic_output(path: str | Path) -> Iterator[IO[bytes]]:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         _remove_empty(made)
+        raise
+
+
+@contextlib.contextmanager
+def _failed_writes_named(raw: _RawOutput, shown: str | Path) -> Iterator[None]:
+    """Whatever a writer raises after a write to the output failed (xlsxwriter's own error, say) is that
+    output's failure: an :class:`OutputError` naming ``shown`` with the system's reason."""
+    try:
+        yield
+    except Exception as exc:
+        if raw.failure is not None and not isinstance(exc, OutputError):
+            raise OutputError.writing(shown, raw.failure) from exc
         raise
 
 
@@ -492,12 +500,8 @@ def write_new(path: str | Path, produce: Callable[[IO[bytes]], None], shown: str
     raw = _RawOutput(fd, "wb", closefd=True)
     fh = io.BufferedWriter(raw)
     try:
-        try:
+        with _failed_writes_named(raw, who):
             produce(fh)
-        except Exception as exc:
-            if raw.failure is not None and not isinstance(exc, OutputError):
-                raise OutputError.writing(who, raw.failure) from exc
-            raise
         try:
             fh.flush()
             _sync(fd)

@@ -142,7 +142,7 @@ class RequiresValue(RuleKind):
         (wk, wv), = p["when"].items()
         for rec in ctx.records():
             other = rec.values.get(p["other"])
-            if rec.values.get(wk) == wv and other is not None and other != p["value"]:
+            if ctx.when(rec) and other is not None and other != p["value"]:
                 ctx.report(rec, p["field"], self.messages["mismatch"].format(
                     when_field=ctx.name(wk), when_value=wv, value=p["value"], other=ctx.name(p["other"]), found=other))
 
@@ -174,7 +174,7 @@ class MaxWhen(RuleKind):
         (wk, wv), = p["when"].items()
         for rec in ctx.records():
             v = rec.values.get(p["field"])
-            if rec.values.get(wk) == wv and isinstance(v, (int, float)) and v > p["max"]:
+            if ctx.when(rec) and isinstance(v, (int, float)) and v > p["max"]:
                 ctx.report(rec, p["field"], self.messages["over"].format(
                     when_field=ctx.name(wk), when_value=wv, field=ctx.name(p["field"]), value=ctx.amount(p["field"], v),
                     max=ctx.amount(p["field"], p["max"])))
