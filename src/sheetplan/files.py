@@ -617,3 +617,10 @@ class OutputBatch:
                     kept.append(backup)
         return kept
 
+
+def sha256_of(fh: IO[bytes]) -> str:
+    """The SHA-256 of what ``fh`` holds from where it stands, read a megabyte at a time (any size, flat memory)."""
+    h = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()

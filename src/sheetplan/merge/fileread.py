@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import operator
 import os
 import stat
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import sha256_of
 from ..layout import Layout
 from ..problems import problem
 from ..reading.cells import show
@@ -152,10 +152,7 @@ def _file_facts(res: FileResult) -> bool:
                 else:
                     res.size = st.st_size
                     res.modified = dt.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
-                    h = hashlib.sha256()
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-                    res.sha256 = h.hexdigest()
+                    res.sha256 = sha256_of(fh)
         except OSError as exc:
             bad = problem("unreadable_file", f"文件 {res.source_file} 无法打开：{exc.strerror}。",
                           f"The file {res.source_file} cannot be opened: {exc.strerror}.", file=res.source_file)

@@ -9,7 +9,6 @@ import contextlib
 import csv
 import datetime as dt
 import errno
-import hashlib
 import io
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..files import atomic_output
+from ..files import atomic_output, sha256_of
 
 if TYPE_CHECKING:  # merge's workers import this module; merge is only needed for the annotations
     from ..layout import Field
@@ -269,11 +268,8 @@ def write_export(result: MergeResult, folder: str | Path, lang: str = "zh", parq
                 raise OutputError.writing(out, exc.os_errno or errno.EIO) from exc
             files = []
             for p in written:
-                h = hashlib.sha256()
                 with open(p, "rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                        h.update(chunk)
-                files.append({"name": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()})
+                    files.append({"name": p.name, "size": p.stat().st_size, "sha256": sha256_of(fh)})
             manifest = {"run": result.run_id, "generator": f"sheetplan {__version__}", "layout": result.layout.id,
                         "header": header,
                         "layout_version": result.layout.version, "inputs": len(result.files),
