@@ -201,7 +201,7 @@ def test_formula_lookup_row_by_row_agrees_with_the_whole_column():
     """FormulaLookup finds rows from where it last stopped; it must say what formula_cells says, whatever the order."""
     import random
 
-    from sheetplan.reading.workbook import FormulaLookup, formula_cells
+    from sheetplan.reading.sheetxml import FormulaLookup, formula_cells
 
     cells = []
     for row in range(3, 80):
